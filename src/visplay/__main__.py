@@ -1,0 +1,5 @@
+import sys
+
+from visplay.cli.main import main
+
+sys.exit(main())
