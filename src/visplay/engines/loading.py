@@ -1,0 +1,183 @@
+"""Load and save Hugging Face VLM checkpoints offline, with a processor that really handles images.
+
+``load_vlm`` accepts any local transformers VLM folder (Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Idefics3/SmolVLM,
+LLaVA-style); ``save_vlm`` writes a plain checkpoint that transformers and vLLM load directly.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from visplay.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadedVLM:
+    """A model, its processor and where it came from."""
+
+    model: Any
+    processor: Any
+    path: Path
+
+    @property
+    def tokenizer(self):
+        return self.processor.tokenizer
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def default_dtype(device: str | torch.device) -> torch.dtype:
+    # bf16 on GPU as the paper; float32 on CPU, where bf16 matmuls are slow and lossy for tiny models.
+    return torch.bfloat16 if str(device).startswith("cuda") else torch.float32
+
+
+def read_model_config(path: str | Path) -> dict:
+    """The folder's config.json, with clear one-line errors for every way it can be wrong."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"model folder {path} does not exist")
+    if not path.is_dir():
+        raise UserError(f"model path {path} is a file; expected a Hugging Face model folder")
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise UserError(f"{path} is not a model folder (no config.json)")
+    try:
+        config = json.loads(config_file.read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{config_file} is not readable JSON ({exc.__class__.__name__})") from None
+    if not isinstance(config, dict) or "model_type" not in config:
+        raise UserError(f"{config_file} has no model_type; not a transformers model")
+    if "vision_config" not in config:
+        raise UserError(
+            f"{path} holds a text-only model (model_type {config['model_type']!r}); VisPlay needs a vision-language model"
+        )
+    weights = list(path.glob("*.safetensors")) + list(path.glob("*.bin")) + list(path.glob("*.safetensors.index.json"))
+    if not weights:
+        raise UserError(f"{path} has a config but no weights (*.safetensors or *.bin)")
+    return config
+
+
+def _torchvision_available() -> bool:
+    return importlib.util.find_spec("torchvision") is not None
+
+
+def load_processor(path: str | Path, model_type: str, trust_remote_code: bool = False):
+    """Build the processor explicitly so that it is never silently just a tokenizer."""
+    from transformers import AutoProcessor, AutoTokenizer
+    from transformers.processing_utils import ProcessorMixin
+
+    from visplay.engines.processors import IMAGE_ONLY_PROCESSORS
+
+    path = Path(path)
+    if model_type in IMAGE_ONLY_PROCESSORS and not _torchvision_available():
+        _, cls = IMAGE_ONLY_PROCESSORS[model_type]
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        image_processor = _pil_image_processor(path)
+        chat_template = _read_chat_template(path) or tokenizer.chat_template
+        return cls(image_processor=image_processor, tokenizer=tokenizer, chat_template=chat_template)
+    processor = AutoProcessor.from_pretrained(path, trust_remote_code=trust_remote_code)
+    if not isinstance(processor, ProcessorMixin) or getattr(processor, "image_processor", None) is None:
+        raise UserError(
+            f"could not build an image processor for {path} (AutoProcessor returned {type(processor).__name__}); "
+            "is preprocessor_config.json missing?"
+        )
+    return processor
+
+
+def _pil_image_processor(path: Path):
+    """Qwen-VL image processor without torchvision (AutoImageProcessor insists on it in transformers 5)."""
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    if (path / "preprocessor_config.json").is_file():
+        return Qwen2VLImageProcessorPil.from_pretrained(path)
+    processor_config = path / "processor_config.json"
+    if processor_config.is_file():
+        data = json.loads(processor_config.read_text()).get("image_processor")
+        if data:
+            data = {k: v for k, v in data.items() if k not in ("image_processor_type", "processor_class")}
+            return Qwen2VLImageProcessorPil(**data)
+    raise UserError(f"{path} has no image processor config (preprocessor_config.json or processor_config.json)")
+
+
+def _read_chat_template(path: Path) -> str | None:
+    jinja = path / "chat_template.jinja"
+    if jinja.is_file():
+        return jinja.read_text()
+    js = path / "chat_template.json"
+    if js.is_file():
+        return json.loads(js.read_text()).get("chat_template")
+    return None
+
+
+def load_vlm(
+    path: str | Path,
+    device: str | None = None,
+    dtype: torch.dtype | str | None = None,
+    trust_remote_code: bool = False,
+) -> LoadedVLM:
+    """Load a local VLM folder and its processor; offline, CPU or GPU (bf16 on GPU by default)."""
+    from transformers import AutoModelForImageTextToText
+
+    path = Path(path)
+    config = read_model_config(path)
+    device = device or default_device()
+    if isinstance(dtype, str):
+        dtype = {"auto": None, "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
+    dtype = dtype or default_dtype(device)
+    try:
+        model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype, trust_remote_code=trust_remote_code)
+    except ValueError as exc:
+        raise UserError(f"{path}: model_type {config['model_type']!r} is not a vision-language model transformers can load ({str(exc).splitlines()[0]})") from None
+    model.to(device)
+    model.eval()
+    processor = load_processor(path, config["model_type"], trust_remote_code)
+    tokenizer = processor.tokenizer
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    gen = model.generation_config
+    if gen.pad_token_id is None:
+        gen.pad_token_id = tokenizer.pad_token_id
+    return LoadedVLM(model=model, processor=processor, path=path)
+
+
+def save_vlm(model, processor, out_dir: str | Path) -> Path:
+    """Save a plain HF checkpoint: weights, config, generation config, tokenizer, image processor, template.
+
+    Image-only processor classes are written under their upstream names (e.g. ``Qwen2_5_VLProcessor``) so
+    that ``AutoProcessor`` and vLLM on machines with torchvision build the full processor.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir)
+    processor.save_pretrained(out_dir)
+    # Also the classic per-component file: older transformers releases and vLLM read preprocessor_config.json.
+    image_processor = getattr(processor, "image_processor", None)
+    if image_processor is not None and not (out_dir / "preprocessor_config.json").exists():
+        image_processor.save_pretrained(out_dir)
+    upstream = type(processor).__name__.removeprefix("ImageOnly")
+    for name in ("processor_config.json", "preprocessor_config.json", "tokenizer_config.json"):
+        f = out_dir / name
+        if f.is_file():
+            data = json.loads(f.read_text())
+            if str(data.get("processor_class", "")).startswith("ImageOnly"):
+                data["processor_class"] = upstream
+                f.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    chat_template = getattr(processor, "chat_template", None)
+    if chat_template and not (out_dir / "chat_template.jinja").exists():
+        (out_dir / "chat_template.jinja").write_text(chat_template)
+    return out_dir
