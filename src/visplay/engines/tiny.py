@@ -23,8 +23,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from visplay.errors import UserError
 from visplay.io import atomic_dir
 
@@ -191,7 +189,7 @@ def tiny_config(arch: str, tokenizer, size: TinySize):
 
         vision = dict(
             depth=size.vision_layers, embed_dim=size.vision_hidden, hidden_size=size.text_hidden,
-            num_heads=size.vision_heads, mlp_ratio=size.vision_ffn / size.vision_hidden, patch_size=14,
+            num_heads=size.vision_heads, mlp_ratio=max(1, size.vision_ffn // size.vision_hidden), patch_size=14,
             spatial_merge_size=2, temporal_patch_size=2,
         )
         return Qwen2VLConfig(text_config=text, vision_config=vision, **common)
@@ -239,6 +237,7 @@ def build_tiny_model(
     ``extra_text`` adds lines to the tokenizer's training corpus (e.g. the toy world's questions), so
     the vocabulary covers the text the model will see.
     """
+    import torch
     from transformers import AutoModelForImageTextToText
 
     from visplay.engines.loading import save_vlm

@@ -1,0 +1,50 @@
+"""``visplay evolve CONFIG.yaml [--set key=value ...] [--resume]``: the full loop on your model and images."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "evolve",
+        help="run the self-evolution loop on a base VLM and a pile of unlabeled images",
+        description="Run VisPlay's self-evolution iterations (questioner GRPO, curation, reasoner GRPO). "
+        "Settings come from defaults < CONFIG.yaml < --set; see --help-config for every key.",
+    )
+    p.add_argument("config", nargs="?", type=Path, help="YAML config file")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one setting, e.g. --set curation.band=[0.3,0.8] (repeatable)")
+    p.add_argument("--out", type=Path, help="run folder (same as --set out=DIR)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in its folder")
+    p.add_argument("--help-config", action="store_true", help="list every config key with its default and help")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from visplay.config import EvolveConfig, load_evolve_config
+    from visplay.configuration import describe
+    from visplay.errors import UserError
+
+    if args.help_config:
+        for key, type_name, default, help_text in describe(EvolveConfig):
+            print(f"{key:45s} {type_name:28s} {default:18s} {help_text}")
+        return 0
+    if args.config is None:
+        raise UserError("give a config file: visplay evolve CONFIG.yaml (see --help-config for the keys)")
+    overrides = list(args.overrides) + ([f"out={args.out}"] if args.out else [])
+    cfg = load_evolve_config(args.config, overrides)
+    from visplay.cli.progress import print_iteration_table, setup_logging
+    from visplay.evolve import RunStopped, evolve
+
+    setup_logging()
+    print(f"VisPlay: {cfg.iterations} iteration(s) of {cfg.model.path} on {cfg.data.images} -> {cfg.out}")
+    try:
+        rows = evolve(cfg, Path(cfg.out), resume=args.resume)
+    except RunStopped as exc:
+        print(f"visplay: stopped: {exc}", file=sys.stderr)
+        return 1
+    print_iteration_table(rows)
+    return 0

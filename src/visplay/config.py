@@ -1,0 +1,141 @@
+"""The configuration of a VisPlay run (``visplay evolve CONFIG.yaml``): every field has a help line.
+
+Defaults are the paper's settings for real models; ``preset: tiny`` (or ``visplay demo``) swaps in the
+toy world's CPU-sized values. Where the paper and the authors' code differ, the paper is the default and
+the code's variant is one setting away (``reward.variant: official``, ``curation.band: [0.3, 0.8]``, ...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from visplay.configuration import option
+from visplay.engines.grpo import GRPOSettings
+from visplay.errors import UserError
+
+
+@dataclass
+class ModelConfig:
+    path: str = option(help="base VLM folder (Hugging Face checkpoint); both roles start from it", path="exists")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = option(
+        "auto", help="weights dtype for sampling; auto = bf16 on GPU, float32 on CPU")
+    trust_remote_code: bool = option(False, help="allow custom model code in the model folder (off unless you trust it)")
+    prompt_style: Literal["paper", "compact"] = option(
+        "paper", help="prompt templates: paper (long form, real models) or compact (tiny toy-world models)")
+
+
+@dataclass
+class DataConfig:
+    images: str = option(help="unlabeled images: a folder, a .parquet file, or a saved HF dataset folder", path="exists")
+    image_column: str | None = option(None, help="image column of a parquet file / dataset; null = guess (images, image)")
+
+
+@dataclass
+class SamplerConfig:
+    backend: Literal["hf"] = option("hf", help="sampler for the frozen models' votes and for curation: hf (transformers generate)")
+    max_batch_tokens: int = option(32768, help="token budget per generation batch (rows x (prompt + new tokens))", min=256)
+    max_batch_rows: int = option(256, help="most rows (prompts x samples) per generation batch", min=1)
+
+
+@dataclass
+class QuestionerConfig:
+    grpo: GRPOSettings = field(default_factory=lambda: GRPOSettings.paper("questioner"),
+                               metadata={"help": "GRPO settings of the questioner stage"})
+    votes: int = option(10, help="reasoner answers per candidate question during questioner GRPO (paper: m = 10)", min=1)
+    answer_temperature: float = option(1.0, help="sampling temperature of the frozen reasoner's votes", min=0.0)
+    answer_top_p: float = option(0.99, help="top_p of the frozen reasoner's votes", min=0.0, max=1.0)
+    answer_max_tokens: int = option(4096, help="max new tokens per reasoner vote", min=1)
+
+
+@dataclass
+class RewardConfig:
+    variant: Literal["paper", "official"] = option(
+        "paper", help="questioner reward: paper = valid * max(0, r_unc - lambda * share); official = authors' code "
+        "(min(c, 1-c) - share, or -1 - share when unparsed)")
+    diversity_scope: Literal["image", "batch"] = option(
+        "image", help="BLEU clustering over the G questions of one image (paper) or the whole rollout batch (authors' code)")
+    diversity_lambda: float = option(1.0, help="weight of the diversity penalty (not given in the paper; R-Zero uses 1)", min=0.0)
+    bleu_threshold: float = option(0.5, help="agglomerative clustering distance threshold on 1 - BLEU", min=0.0, max=1.0)
+    reasoner_variant: Literal["paper", "official"] = option(
+        "paper", help="reasoner reward: paper = 1/0 agreement with the silver answer; official = 0.9 accuracy + 0.1 format")
+
+
+@dataclass
+class CurationConfig:
+    images: int = option(1000, help="images in the curation pool per iteration (authors: 1000)", min=1)
+    samples_per_image: int = option(8, help="questions sampled per image (authors: 8)", min=1)
+    votes: int = option(9, help="reasoner answers per candidate (authors' curation: m = 9)", min=1)
+    band: tuple[float, float] = option((0.25, 0.75), help="keep candidates whose confidence c is in [low, high] "
+                                       "(paper 0.25-0.75; authors' code 0.3-0.8)", min=0.0, max=1.0)
+    question_temperature: float = option(1.0, help="questioner sampling temperature during curation", min=0.0)
+    question_max_tokens: int = option(2048, help="max new tokens per generated question", min=1)
+    min_kept: int = option(16, help="fewest kept questions the reasoner stage trains on", min=1)
+    on_too_few: Literal["stop", "continue"] = option(
+        "stop", help="when fewer than min_kept survive: stop the run with an explanation, or continue (train on what "
+        "survived; with none, the reasoner is carried over unchanged)")
+
+    def check(self) -> None:
+        if self.band[0] > self.band[1]:
+            raise UserError(f"config key curation.band: low {self.band[0]} is above high {self.band[1]}")
+
+
+@dataclass
+class ReasonerConfig:
+    grpo: GRPOSettings = field(default_factory=lambda: GRPOSettings.paper("reasoner"),
+                               metadata={"help": "GRPO settings of the reasoner stage"})
+
+
+@dataclass
+class EvalBenchmark:
+    name: str = option(help="benchmark name (see `visplay eval --help`)")
+    data: str = option(help="local parquet/JSONL file of the benchmark", path="exists")
+    limit: int | None = option(None, help="evaluate only the first N items", min=1)
+
+
+@dataclass
+class EvalConfig:
+    benchmarks: list[EvalBenchmark] = field(default_factory=list, metadata={
+        "help": "benchmarks to score the reasoner on after every iteration (greedy); empty = none"})
+    max_new_tokens: int = option(1024, help="max new tokens per benchmark answer", min=1)
+
+
+@dataclass
+class EvolveConfig:
+    out: str = option("runs/visplay", help="run folder (config.yaml, state.json, metrics.jsonl, iter_XX/, report.html)")
+    iterations: int = option(3, help="self-evolution iterations (paper: 3)", min=1)
+    seed: int = option(0, help="seed of image choice and sampling")
+    preset: Literal["paper", "tiny"] = option("paper", help="defaults the file starts from: paper (real models) or tiny (CPU toy world)")
+    model: ModelConfig = field(default_factory=ModelConfig, metadata={"help": "the base model"})
+    data: DataConfig = field(default_factory=DataConfig, metadata={"help": "the unlabeled images"})
+    sampler: SamplerConfig = field(default_factory=SamplerConfig, metadata={"help": "generation outside GRPO"})
+    questioner: QuestionerConfig = field(default_factory=QuestionerConfig, metadata={"help": "questioner stage"})
+    reward: RewardConfig = field(default_factory=RewardConfig, metadata={"help": "reward variants"})
+    curation: CurationConfig = field(default_factory=CurationConfig, metadata={"help": "curation stage"})
+    reasoner: ReasonerConfig = field(default_factory=ReasonerConfig, metadata={"help": "reasoner stage"})
+    eval: EvalConfig = field(default_factory=EvalConfig, metadata={"help": "evaluation after each iteration"})
+
+
+def tiny_preset() -> dict:
+    """Values that differ from the paper for the toy world's tiny models on 2 CPU cores."""
+    return {
+        "model": {"prompt_style": "compact"},
+        "sampler": {"max_batch_tokens": 16384},
+        "questioner": {"grpo": GRPOSettings.tiny("questioner").to_dict(), "votes": 10, "answer_max_tokens": 64},
+        "curation": {"images": 64, "samples_per_image": 4, "votes": 9, "question_max_tokens": 48, "min_kept": 8},
+        "reasoner": {"grpo": GRPOSettings.tiny("reasoner").to_dict()},
+        "eval": {"max_new_tokens": 64},
+    }
+
+
+def load_evolve_config(path=None, overrides=None, base: dict | None = None) -> EvolveConfig:
+    """Defaults < preset < ``base`` < YAML < ``--set``; validated."""
+    from visplay.configuration import apply_overrides, load_config, read_yaml, _deep_merge
+
+    data = _deep_merge(base or {}, read_yaml(path) if path else {})
+    data = apply_overrides(data, list(overrides or []))
+    preset = data.get("preset", "paper")
+    if preset not in ("paper", "tiny"):
+        raise UserError(f"config key preset: must be 'paper' or 'tiny', got {preset!r}")
+    start = tiny_preset() if preset == "tiny" else {}
+    return load_config(EvolveConfig, base=_deep_merge(start, data))

@@ -1,0 +1,167 @@
+"""The self-evolution loop: for i in 1..N run the questioner, curation and reasoner stages, then evaluate.
+
+Both roles start from the base model and then carry their own weights:
+    Q_i = GRPO(Q_{i-1}; rewards from R_{i-1}'s votes)      -> RUN/iter_i/questioner
+    questions_i = curate(Q_i, R_{i-1})                      -> RUN/iter_i/questions.parquet
+    R_i = GRPO(R_{i-1}; kept questions, silver answers)     -> RUN/iter_i/reasoner
+Each stage reads its inputs from disk and writes its outputs atomically; state.json records each
+finished stage, so ``resume`` after a kill at any moment redoes at most the interrupted stage.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import yaml
+
+from visplay.config import EvolveConfig
+from visplay.configuration import to_dict, to_yaml
+from visplay.data.images import open_image_source
+from visplay.errors import UserError
+from visplay.io import atomic_dir, write_text_atomic
+from visplay.runfolder import RunFolder
+from visplay.stages.curation import Annotate, explain_too_few, read_kept, run_curation_stage
+from visplay.stages.questioner import run_questioner_stage
+from visplay.stages.reasoner import run_reasoner_stage
+
+log = logging.getLogger(__name__)
+
+# (iteration, reasoner checkpoint, eval folder) -> metrics to show in the iteration table.
+Evaluate = Callable[[int, Path, Path], dict]
+
+
+class RunStopped(Exception):
+    """The run stopped on purpose (e.g. too few questions survived curation); the message says why."""
+
+
+@dataclass
+class Hooks:
+    """Optional analysis hooks; none of them feeds training."""
+
+    annotate: Annotate | None = None  # oracle answers for the questions.parquet analysis column (toy world)
+    evaluate: Evaluate | None = None  # benchmark scoring after each iteration
+    image_root: Path | None = None  # set when images come from a folder: parquet rows then keep paths
+
+
+def _first_difference(a, b, prefix: str = "") -> str | None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            diff = _first_difference(a.get(key), b.get(key), f"{prefix}.{key}" if prefix else str(key))
+            if diff:
+                return diff
+        return None
+    return None if a == b else prefix or "(root)"
+
+
+def prepare_run(cfg: EvolveConfig, out: Path, resume: bool) -> RunFolder:
+    """Create or reopen the run folder; on resume the config must be the one the run started with."""
+    run = RunFolder(out)
+    if resume:
+        if not run.config_path.exists():
+            raise UserError(f"cannot resume: {out} has no config.yaml (not a VisPlay run folder)")
+        stored = yaml.safe_load(run.config_path.read_text())
+        diff = _first_difference(stored, to_dict(cfg))
+        if diff:
+            raise UserError(f"cannot resume {out}: config key {diff} differs from the run's config.yaml; "
+                            "resume with the same config (or start a new run folder)")
+        removed = run.clean_partial()
+        if removed:
+            log.info("removed %d partial files of the interrupted stage", len(removed))
+        return run
+    if out.exists() and any(out.iterdir()):
+        if run.config_path.exists():
+            raise UserError(f"{out} already holds a run; add --resume to continue it, or choose another --out")
+        raise UserError(f"{out} is a non-empty folder; choose an empty or new --out")
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(run.config_path, to_yaml(cfg))
+    return run
+
+
+def _copy_checkpoint(src: Path, dst: Path) -> None:
+    with atomic_dir(dst) as tmp:
+        shutil.copytree(src, tmp, dirs_exist_ok=True)
+
+
+def evolve(cfg: EvolveConfig, out: str | Path, resume: bool = False, hooks: Hooks | None = None,
+           on_iteration: Callable[[dict], None] | None = None) -> list[dict]:
+    """Run (or resume) ``cfg.iterations`` iterations into ``out``; return one summary row per iteration."""
+    hooks = hooks or Hooks()
+    out = Path(out)
+    run = prepare_run(cfg, out, resume)
+    images = open_image_source(cfg.data.images, cfg.data.image_column)
+    image_root = hooks.image_root
+    if image_root is None and Path(cfg.data.images).is_dir() and not any(Path(cfg.data.images).glob("*.parquet")):
+        image_root = Path(cfg.data.images)
+    base = Path(cfg.model.path)
+    rows = []
+    for iteration in range(1, cfg.iterations + 1):
+        q_prev = base if iteration == 1 else run.questioner_dir(iteration - 1)
+        r_prev = base if iteration == 1 else run.reasoner_dir(iteration - 1)
+        row: dict = {"iteration": iteration}
+        started = time.perf_counter()
+
+        if not run.is_done(iteration, "questioner"):
+            info = run_questioner_stage(cfg, run, iteration, q_prev, r_prev, images)
+            run.mark_done(iteration, "questioner", info)
+
+        if not run.is_done(iteration, "curation"):
+            info = run_curation_stage(cfg, run, iteration, run.questioner_dir(iteration), r_prev, images,
+                                      image_root=image_root, annotate=hooks.annotate)
+            run.mark_done(iteration, "curation", info)
+        curation = run.stage_info(iteration, "curation") or {}
+        row.update(kept=curation.get("kept"), candidates=curation.get("candidates"),
+                   validity=curation.get("validity"), mean_confidence=curation.get("mean_confidence"))
+
+        if not run.is_done(iteration, "reasoner"):
+            kept = read_kept(run.questions_path(iteration))
+            if len(kept) < cfg.curation.min_kept:
+                message = explain_too_few(curation, cfg)
+                if cfg.curation.on_too_few == "stop":
+                    raise RunStopped(message)
+                log.warning("%s; continuing as configured", message)
+            if kept:
+                info = run_reasoner_stage(cfg, run, iteration, r_prev, kept)
+            else:
+                _copy_checkpoint(r_prev, run.reasoner_dir(iteration))
+                info = {"examples": 0, "carried_over": True}
+            run.mark_done(iteration, "reasoner", info)
+
+        if hooks.evaluate is not None:
+            if not run.is_done(iteration, "eval"):
+                info = hooks.evaluate(iteration, run.reasoner_dir(iteration), run.eval_dir(iteration))
+                run.mark_done(iteration, "eval", info)
+            row.update(run.stage_info(iteration, "eval") or {})
+        row["seconds"] = sum(
+            sum(v for k, v in (run.stage_info(iteration, s) or {}).items() if k.startswith("time/"))
+            for s in ("questioner", "curation", "reasoner", "eval")
+        ) or round(time.perf_counter() - started, 1)
+        rows.append(row)
+        if on_iteration is not None:
+            on_iteration(row)
+    return rows
+
+
+def questions_oracle_accuracy(path: Path) -> dict:
+    """Pseudo-label accuracy of a questions.parquet with an oracle column: silver answer vs oracle, on kept rows."""
+    import pyarrow.parquet as pq
+
+    from visplay.selfplay.answers import same_answer
+
+    table = pq.read_table(path)
+    if "oracle_answer" not in table.column_names:
+        return {}
+    rows = table.select(["kept", "silver_answer", "oracle_answer", "question"]).to_pylist()
+    kept = [r for r in rows if r["kept"]]
+    valid = [r for r in rows if r["question"] is not None and r["oracle_answer"] is not None]
+    parsed = [r for r in rows if r["question"] is not None]
+    correct = sum(1 for r in kept if r["oracle_answer"] is not None and same_answer(r["silver_answer"], r["oracle_answer"]))
+    return {
+        "pseudo_label_accuracy": correct / len(kept) if kept else None,
+        "oracle_valid_rate": len(valid) / len(parsed) if parsed else None,
+    }
+

@@ -1,0 +1,142 @@
+"""The run folder contract (DESIGN.md) and its state file.
+
+```
+RUN/config.yaml                   resolved config, every default written out
+RUN/state.json                    last completed stage per iteration (resume reads this)
+RUN/metrics.jsonl                 one JSON object per logged training step / stage summary
+RUN/iter_01/questioner/           HF checkpoint
+RUN/iter_01/questions.parquet     every candidate question
+RUN/iter_01/reasoner/             HF checkpoint
+RUN/iter_01/eval/                 benchmark results after this iteration (when configured)
+RUN/report.html                   the run report
+```
+
+Every file and checkpoint is written under a temporary name and renamed, and a stage is marked done in
+state.json only after its outputs are in place; so after a kill, resuming redoes at most the stage that
+was interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from visplay.errors import UserError
+from visplay.io import write_json_atomic
+
+STAGES = ("questioner", "curation", "reasoner", "eval")
+
+
+class RunFolder:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    # --- paths ---------------------------------------------------------------------------------
+    @property
+    def config_path(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def state_path(self) -> Path:
+        return self.root / "state.json"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.root / "metrics.jsonl"
+
+    @property
+    def report_path(self) -> Path:
+        return self.root / "report.html"
+
+    def iter_dir(self, iteration: int) -> Path:
+        return self.root / f"iter_{iteration:02d}"
+
+    def questioner_dir(self, iteration: int) -> Path:
+        return self.iter_dir(iteration) / "questioner"
+
+    def reasoner_dir(self, iteration: int) -> Path:
+        return self.iter_dir(iteration) / "reasoner"
+
+    def questions_path(self, iteration: int) -> Path:
+        return self.iter_dir(iteration) / "questions.parquet"
+
+    def eval_dir(self, iteration: int) -> Path:
+        return self.iter_dir(iteration) / "eval"
+
+    def iterations_on_disk(self) -> list[int]:
+        out = []
+        for p in sorted(self.root.glob("iter_*")):
+            try:
+                out.append(int(p.name.split("_", 1)[1]))
+            except ValueError:
+                continue
+        return out
+
+    # --- state ---------------------------------------------------------------------------------
+    def load_state(self) -> dict:
+        if not self.state_path.exists():
+            return {"iterations": {}}
+        try:
+            state = json.loads(self.state_path.read_text())
+        except ValueError:
+            raise UserError(f"{self.state_path} is corrupt; cannot resume") from None
+        state.setdefault("iterations", {})
+        return state
+
+    def is_done(self, iteration: int, stage: str) -> bool:
+        return stage in self.load_state()["iterations"].get(str(iteration), {})
+
+    def stage_info(self, iteration: int, stage: str) -> dict | None:
+        return self.load_state()["iterations"].get(str(iteration), {}).get(stage)
+
+    def mark_done(self, iteration: int, stage: str, info: dict[str, Any] | None = None) -> None:
+        if stage not in STAGES:
+            raise ValueError(f"unknown stage {stage}")
+        state = self.load_state()
+        entry = dict(info or {})
+        entry["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        state["iterations"].setdefault(str(iteration), {})[stage] = entry
+        state["last_completed"] = {"iteration": iteration, "stage": stage}
+        write_json_atomic(self.state_path, state)
+
+    # --- metrics -------------------------------------------------------------------------------
+    def log_metrics(self, record: dict[str, Any]) -> None:
+        """Append one JSON line; each line is written whole with one write call and flushed."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        line = json.dumps(record, sort_keys=True, default=_json_default) + "\n"
+        with open(self.metrics_path, "a", encoding="utf-8") as handle:
+            handle.write(line)
+            handle.flush()
+
+    def read_metrics(self) -> list[dict]:
+        if not self.metrics_path.exists():
+            return []
+        records = []
+        for line in self.metrics_path.read_text(encoding="utf-8").splitlines():
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                continue  # a line cut by a kill; every complete line still counts
+        return records
+
+    def clean_partial(self) -> list[Path]:
+        """Remove temporary leftovers of an interrupted write (``.NAME.*.tmp``)."""
+        removed = []
+        for p in list(self.root.rglob(".*.tmp")) + list(self.root.rglob(".*.old")):
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+            removed.append(p)
+        return removed
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "item"):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    return str(obj)

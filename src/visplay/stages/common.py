@@ -1,0 +1,52 @@
+"""What the three stages share: picking images, timing, and the frozen-model sampler."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+import torch
+
+from visplay.data.images import ImageItem, ImageSource
+
+
+@dataclass
+class StageTimer:
+    """Named, timed phases (as EasyR1's trainer): ``with timer.phase("generate"): ...``."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+    def as_metrics(self, prefix: str = "time/") -> dict[str, float]:
+        return {f"{prefix}{k}": round(v, 3) for k, v in self.seconds.items()}
+
+
+def pick_images(source: ImageSource, count: int, seed: int, salt: str) -> list[ImageItem]:
+    """``count`` images drawn without replacement (cycling when the source is smaller), seeded per stage."""
+    rng = random.Random(f"{seed}:{salt}")
+    order = list(range(len(source)))
+    rng.shuffle(order)
+    picked = [order[i % len(order)] for i in range(count)]
+    return [source[i] for i in picked]
+
+
+def load_pixels(source: ImageSource, items: Sequence[ImageItem]):
+    """Decode ``items``; unreadable images are skipped and counted on ``source.skipped``."""
+    return source.load_images(items)
+
+
+def free_memory() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -1,0 +1,152 @@
+"""Curation stage: Q_i writes candidate questions for an image pool, R_{i-1} votes, the band filter keeps
+the informative ones. Every candidate, kept or dropped with its reason, goes to questions.parquet.
+
+questions.parquet columns (DESIGN.md): image_id, image (HF image struct: {bytes, path}; the path for folder sources, else PNG bytes), raw,
+question, qtype, questioner_answer, votes (extracted answers, null = no box), silver_answer, confidence,
+kept, reason; plus oracle_answer when an ``annotate`` hook is given (the toy world; analysis only, written
+after filtering and never read by training).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections import Counter
+from pathlib import Path
+from typing import Callable
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from visplay.config import EvolveConfig
+from visplay.data.images import ImageSource
+from visplay.engines.loading import load_vlm
+from visplay.engines.sampler import SampleRequest, make_sampler
+from visplay.io import atomic_path
+from visplay.runfolder import RunFolder
+from visplay.selfplay.answers import extract_boxed, majority_vote
+from visplay.selfplay.curation import drop_reason
+from visplay.selfplay.prompts import parse_question, questioner_messages, reasoner_messages
+from visplay.stages.common import StageTimer, free_memory, pick_images
+
+log = logging.getLogger(__name__)
+
+# (image_id, question) -> oracle answer (or None for an invalid question). Analysis only.
+Annotate = Callable[[str, str], "str | None"]
+
+SCHEMA = pa.schema([
+    ("image_id", pa.string()),
+    # The HF image struct: PNG bytes, or the path of the image in a folder source (no copy).
+    ("image", pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
+    ("raw", pa.string()),
+    ("question", pa.string()),
+    ("qtype", pa.string()),
+    ("questioner_answer", pa.string()),
+    ("votes", pa.list_(pa.string())),
+    ("silver_answer", pa.string()),
+    ("confidence", pa.float64()),
+    ("kept", pa.bool_()),
+    ("reason", pa.string()),
+])
+
+
+def _png_bytes(image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def run_curation_stage(cfg: EvolveConfig, run: RunFolder, iteration: int, questioner: Path, reasoner_frozen: Path,
+                       images: ImageSource, image_root: Path | None = None, annotate: Annotate | None = None) -> dict:
+    """Write RUN/iter_XX/questions.parquet and return a summary (candidates, kept, validity, confidence)."""
+    timer = StageTimer()
+    cc, style = cfg.curation, cfg.model.prompt_style
+    seed = cfg.seed * 1000 + iteration
+    with timer.phase("load_images"):
+        items = pick_images(images, min(cc.images, len(images)), cfg.seed, f"curation-{iteration}")
+        pixels = images.load_images(items)
+    sampler_kwargs = dict(max_batch_tokens=cfg.sampler.max_batch_tokens, max_batch_rows=cfg.sampler.max_batch_rows)
+
+    with timer.phase("questions"):
+        q_model = load_vlm(questioner, dtype=cfg.model.dtype, trust_remote_code=cfg.model.trust_remote_code)
+        raw_questions = make_sampler(q_model, cfg.sampler.backend, **sampler_kwargs).sample(
+            [SampleRequest(questioner_messages(style), [image]) for _, image in pixels],
+            n=cc.samples_per_image, temperature=cc.question_temperature, top_p=cfg.questioner.grpo.top_p,
+            max_new_tokens=cc.question_max_tokens, seed=seed, desc="curation: questions",
+        )
+        del q_model
+        free_memory()
+
+    candidates = []  # (item, image, raw text, parsed or None)
+    for (item, image), raws in zip(pixels, raw_questions):
+        for raw in raws:
+            candidates.append((item, image, raw, parse_question(raw)))
+    asked = [k for k, c in enumerate(candidates) if c[3] is not None]
+
+    with timer.phase("votes"):
+        r_model = load_vlm(reasoner_frozen, dtype=cfg.model.dtype, trust_remote_code=cfg.model.trust_remote_code)
+        answers = make_sampler(r_model, cfg.sampler.backend, **sampler_kwargs).sample(
+            [SampleRequest(reasoner_messages(candidates[k][3].question, style), [candidates[k][1]]) for k in asked],
+            n=cc.votes, temperature=cfg.questioner.answer_temperature, top_p=cfg.questioner.answer_top_p,
+            max_new_tokens=cfg.questioner.answer_max_tokens, seed=seed + 1, desc="curation: votes",
+        )
+        del r_model
+        free_memory()
+
+    votes_by_candidate: dict[int, list] = {k: [extract_boxed(a) for a in samples] for k, samples in zip(asked, answers)}
+    rows = []
+    png_cache: dict[str, bytes] = {}
+    for k, (item, image, raw, parsed) in enumerate(candidates):
+        votes = votes_by_candidate.get(k)
+        vote = majority_vote(votes) if votes is not None else None
+        reason = drop_reason(parsed, vote, band=tuple(cc.band))
+        path = str(image_root / item.image_id) if image_root is not None else None
+        if path is None and item.image_id not in png_cache:
+            png_cache[item.image_id] = _png_bytes(image)
+        rows.append({
+            "image_id": item.image_id,
+            "image": {"bytes": None if path else png_cache[item.image_id], "path": path},
+            "raw": raw,
+            "question": parsed.question if parsed else None,
+            "qtype": parsed.qtype if parsed else None,
+            "questioner_answer": parsed.answer if parsed else None,
+            "votes": votes,
+            "silver_answer": vote.answer if vote else None,
+            "confidence": vote.confidence if vote else None,
+            "kept": reason is None,
+            "reason": reason or "",
+        })
+    table = pa.Table.from_pylist(rows, schema=SCHEMA)
+    if annotate is not None:
+        oracle = [annotate(r["image_id"], r["question"]) if r["question"] else None for r in rows]
+        table = table.append_column("oracle_answer", pa.array(oracle, pa.string()))
+    with atomic_path(run.questions_path(iteration)) as tmp:
+        pq.write_table(table, tmp)
+
+    kept = sum(r["kept"] for r in rows)
+    confidences = [r["confidence"] for r in rows if r["confidence"] is not None]
+    summary = {
+        "candidates": len(rows),
+        "kept": kept,
+        "validity": len(asked) / len(rows) if rows else 0.0,
+        "mean_confidence": sum(confidences) / len(confidences) if confidences else float("nan"),
+        "drop_reasons": dict(Counter(r["reason"] for r in rows if not r["kept"])),
+        "images": len(pixels),
+        "skipped_images": len(images.skipped),
+        **timer.as_metrics(),
+    }
+    run.log_metrics({"stage": f"iter{iteration:02d}/curation", "event": "stage_done", "iteration": iteration, **summary})
+    return summary
+
+
+def read_kept(path: Path) -> list[dict]:
+    """The kept (image, question, silver answer) rows of a questions.parquet, as dicts (no oracle column)."""
+    table = pq.read_table(path, columns=["image_id", "image", "question", "silver_answer", "kept"])
+    return [r for r in table.to_pylist() if r["kept"]]
+
+
+def explain_too_few(summary: dict, cfg: EvolveConfig) -> str:
+    reasons = ", ".join(f"{n} {why}" for why, n in sorted(summary["drop_reasons"].items(), key=lambda x: -x[1]))
+    return (f"only {summary['kept']} of {summary['candidates']} candidate questions survived curation "
+            f"(need {cfg.curation.min_kept}; dropped: {reasons or 'none'}); widen curation.band, raise "
+            f"curation.images, or set curation.on_too_few=continue")

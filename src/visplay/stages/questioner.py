@@ -1,0 +1,91 @@
+"""Questioner stage: GRPO on Q_{i-1}, rewarded through the frozen reasoner R_{i-1}'s votes.
+
+Per image the questioner samples G questions (the GRPO group). For the whole rollout batch at once, every
+parsed question is answered ``votes`` times by the frozen reasoner in ONE batched sampler call; the
+majority vote gives each question's confidence c, and the reward (paper or official variant, diversity
+over the image's group or the whole batch) follows from :mod:`visplay.selfplay.rewards`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from pathlib import Path
+
+from visplay.config import EvolveConfig
+from visplay.data.images import ImageSource
+from visplay.engines.grpo import train_grpo
+from visplay.engines.loading import load_vlm
+from visplay.engines.sampler import SampleRequest, make_sampler
+from visplay.runfolder import RunFolder
+from visplay.selfplay.answers import extract_boxed, majority_vote
+from visplay.selfplay.prompts import parse_question, questioner_messages, reasoner_messages
+from visplay.selfplay.rewards import questioner_rewards
+from visplay.stages.common import StageTimer, free_memory, pick_images
+
+log = logging.getLogger(__name__)
+
+
+class VoteReward:
+    """The questioner's reward function: parse, vote with the frozen reasoner, score. Whole groups in."""
+
+    def __init__(self, sampler, cfg: EvolveConfig, seed: int):
+        self.sampler = sampler
+        self.cfg = cfg
+        self.calls = itertools.count()
+        self.seed = seed
+
+    def __call__(self, completions: list[str], columns: dict[str, list], group_ids: list[int]) -> list[dict]:
+        cfg, style = self.cfg, self.cfg.model.prompt_style
+        parsed = [parse_question(text) for text in completions]
+        asked = [k for k, p in enumerate(parsed) if p is not None]
+        requests = [SampleRequest(reasoner_messages(parsed[k].question, style), [columns["image"][k]]) for k in asked]
+        answers = self.sampler.sample(
+            requests, n=cfg.questioner.votes, temperature=cfg.questioner.answer_temperature,
+            top_p=cfg.questioner.answer_top_p, max_new_tokens=cfg.questioner.answer_max_tokens,
+            seed=self.seed * 7919 + next(self.calls), desc="reasoner votes",
+        )
+        confidences: list[float | None] = [None] * len(completions)
+        for k, samples in zip(asked, answers):
+            confidences[k] = majority_vote([extract_boxed(s) for s in samples]).confidence
+        questions = [p.question if p is not None else None for p in parsed]
+        rewards = questioner_rewards(
+            questions, confidences, group_ids, variant=cfg.reward.variant, scope=cfg.reward.diversity_scope,
+            lam=cfg.reward.diversity_lambda, threshold=cfg.reward.bleu_threshold,
+        )
+        out = []
+        for reward, confidence in zip(rewards, confidences):
+            record = reward.as_dict()
+            if confidence is not None:
+                record["confidence"] = confidence
+            out.append(record)
+        return out
+
+
+def run_questioner_stage(cfg: EvolveConfig, run: RunFolder, iteration: int, questioner_in: Path,
+                         reasoner_frozen: Path, images: ImageSource) -> dict:
+    """Train Q_{iteration} from ``questioner_in`` and write it to RUN/iter_XX/questioner."""
+    timer = StageTimer()
+    settings = cfg.questioner.grpo
+    seed = cfg.seed * 1000 + iteration
+    with timer.phase("load"):
+        items = pick_images(images, settings.prompts_needed, cfg.seed, f"questioner-{iteration}")
+        pixels = images.load_images(items)
+        reasoner = load_vlm(reasoner_frozen, dtype=cfg.model.dtype, trust_remote_code=cfg.model.trust_remote_code)
+        sampler = make_sampler(reasoner, cfg.sampler.backend, max_batch_tokens=cfg.sampler.max_batch_tokens,
+                               max_batch_rows=cfg.sampler.max_batch_rows)
+    if not pixels:
+        from visplay.errors import UserError
+
+        raise UserError(f"no readable images in {images.description}")
+    examples = [{"prompt": questioner_messages(cfg.model.prompt_style), "image": image, "image_id": item.image_id}
+                for item, image in pixels]
+    reward = VoteReward(sampler, cfg, seed)
+    with timer.phase("train"):
+        train_grpo(questioner_in, run.questioner_dir(iteration), examples, reward, settings,
+                   metrics_path=run.metrics_path, stage_name=f"iter{iteration:02d}/questioner")
+    del reasoner, sampler
+    free_memory()
+    summary = {"images": len(pixels), "skipped_images": len(images.skipped), **timer.as_metrics()}
+    run.log_metrics({"stage": f"iter{iteration:02d}/questioner", "event": "stage_done", "iteration": iteration, **summary})
+    return summary

@@ -1,0 +1,48 @@
+"""Reasoner stage: GRPO on R_{i-1} over the kept (image, question, silver answer) triples -> R_i.
+
+The reward compares each sampled answer with the silver answer (paper: 1/0; official: 0.9 accuracy +
+0.1 format). Only pixels, the question and the silver answer reach training: the toy world's oracle
+column is never read here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from visplay.config import EvolveConfig
+from visplay.data.images import decode_image
+from visplay.engines.grpo import train_grpo
+from visplay.runfolder import RunFolder
+from visplay.selfplay.prompts import reasoner_messages
+from visplay.selfplay.rewards import reasoner_rewards
+from visplay.stages.common import StageTimer
+
+
+class SilverReward:
+    def __init__(self, variant: str):
+        self.variant = variant
+
+    def __call__(self, completions: list[str], columns: dict[str, list], group_ids: list[int]) -> list[dict]:
+        rewards = reasoner_rewards(completions, columns["silver_answer"], variant=self.variant)
+        return [r.as_dict() for r in rewards]
+
+
+def run_reasoner_stage(cfg: EvolveConfig, run: RunFolder, iteration: int, reasoner_in: Path, kept: list[dict]) -> dict:
+    """Train R_{iteration} from ``reasoner_in`` on ``kept`` rows and write it to RUN/iter_XX/reasoner."""
+    timer = StageTimer()
+    with timer.phase("load"):
+        examples = []
+        for row in kept:
+            image = decode_image(row["image"])
+            examples.append({
+                "prompt": reasoner_messages(row["question"], cfg.model.prompt_style),
+                "image": image,
+                "silver_answer": row["silver_answer"],
+                "image_id": row["image_id"],
+            })
+    with timer.phase("train"):
+        train_grpo(reasoner_in, run.reasoner_dir(iteration), examples, SilverReward(cfg.reward.reasoner_variant),
+                   cfg.reasoner.grpo, metrics_path=run.metrics_path, stage_name=f"iter{iteration:02d}/reasoner")
+    summary = {"examples": len(examples), **timer.as_metrics()}
+    run.log_metrics({"stage": f"iter{iteration:02d}/reasoner", "event": "stage_done", "iteration": iteration, **summary})
+    return summary
