@@ -1,0 +1,240 @@
+"""An optional LLM judge behind any OpenAI-compatible chat endpoint, using only the standard library.
+
+- Endpoint: ``--judge-url`` (a base such as ``http://127.0.0.1:8000/v1`` or the full
+  ``.../chat/completions`` URL), model ``--judge-model``, API key read from the environment variable
+  named by ``--judge-key-env`` (default ``VISPLAY_JUDGE_API_KEY``; no key = no Authorization header, as
+  local servers like vLLM expect). No endpoint or key ever lives in code.
+- Every answer is cached on disk, keyed by a hash of (judge model, messages): a rerun or a re-score
+  sends nothing twice.
+- Transient failures (connection refused, timeouts, HTTP 429 and 5xx) are retried with exponential
+  backoff; when the endpoint stays unreachable the run stops with one clear :class:`UserError`. It never
+  falls back to rules silently.
+
+The judge prompts are our own wording of the two usual protocols: binary equivalence with the reference
+(the paper judged every item 1/0 with GLM-4-Flash) and MM-Vet's 0.0-1.0 partial credit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from visplay.errors import UserError
+from visplay.io import write_json_atomic
+
+DEFAULT_KEY_ENV = "VISPLAY_JUDGE_API_KEY"
+
+BINARY_SYSTEM = "You grade answers to exam questions. You reply with a single digit: 1 or 0."
+BINARY_PROMPT = """Decide whether the candidate answer means the same as the reference answer for this question.
+Ignore formatting, letter case, spacing, LaTeX markup and units written differently. For a multiple-choice
+question the candidate may give the option letter, the option text, or both. Numbers must agree to the
+precision of the reference. A candidate that hedges between several answers is wrong.
+
+Question:
+{question}
+
+Reference answer:
+{reference}
+
+Candidate answer:
+{candidate}
+
+Reply 1 if the candidate is correct and 0 if it is not."""
+
+PARTIAL_SYSTEM = "You grade open-ended answers. You reply with one number from 0.0 to 1.0."
+PARTIAL_PROMPT = """Give the prediction a correctness score against the ground truth: 0.0 (totally wrong), 0.1, 0.2, ..., 0.9, or
+1.0 (totally right). In the ground truth, "<AND>" means every joined element must be present for full credit,
+and "<OR>" means any one of them is enough. For long explanations, score how much of the ground truth's
+content the prediction conveys, without credit for statements that contradict it.
+
+Examples (question | ground truth | prediction | score):
+What is y? | 2 <AND> -3 | y = 7 | 0.0
+What is y? | 2 <AND> -3 | y = 2 | 0.5
+What is y? | 2 <AND> -3 | y = 2 or y = -3 | 1.0
+Which city is shown? | Paris <OR> Paris, France | It looks like Paris. | 1.0
+Why is the sign funny? | The sign says "no parking" but it stands in a lake, where no car could park. | It is a parking sign. | 0.2
+
+Now score this one. Reply with the number only.
+{question} | {reference} | {candidate} |"""
+
+
+@dataclass
+class JudgeConfig:
+    """Where and how to reach the judge."""
+
+    url: str
+    model: str
+    key_env: str = DEFAULT_KEY_ENV
+    cache_dir: Path | None = None
+    retries: int = 4
+    backoff_s: float = 1.0
+    timeout_s: float = 60.0
+    workers: int = 8
+    max_tokens: int = 16
+
+
+def default_cache_dir() -> Path:
+    root = os.environ.get("VISPLAY_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "visplay")
+    return Path(root) / "judge"
+
+
+def chat_url(url: str) -> str:
+    """The chat-completions URL for a base URL.
+
+    >>> chat_url("http://127.0.0.1:8000/v1")
+    'http://127.0.0.1:8000/v1/chat/completions'
+    >>> chat_url("http://h/v1/chat/completions/")
+    'http://h/v1/chat/completions'
+    """
+    url = url.rstrip("/")
+    return url if url.endswith("/chat/completions") else url + "/chat/completions"
+
+
+def parse_binary(reply: str) -> float | None:
+    """1.0 / 0.0 from a judge reply, or ``None`` when it says neither.
+
+    >>> parse_binary("1"), parse_binary(" 0."), parse_binary("Correct"), parse_binary("incorrect")
+    (1.0, 0.0, 1.0, 0.0)
+    >>> parse_binary("maybe") is None
+    True
+    """
+    text = (reply or "").strip().lower()
+    m = re.match(r"^\W*([01])(?:\.0+)?\b", text)
+    if m:
+        return float(m.group(1))
+    if re.match(r"^\W*(incorrect|wrong|no|false|错误)", text):
+        return 0.0
+    if re.match(r"^\W*(correct|right|yes|true|正确)", text):
+        return 1.0
+    return None
+
+
+def parse_partial(reply: str) -> float | None:
+    """A score in [0, 1] from the start of a judge reply.
+
+    >>> parse_partial("0.7"), parse_partial("1.0 because"), parse_partial("n/a")
+    (0.7, 1.0, None)
+    """
+    m = re.match(r"^\W*(\d+(?:\.\d+)?)", (reply or "").strip())
+    if not m:
+        return None
+    value = float(m.group(1))
+    return value if 0.0 <= value <= 1.0 else None
+
+
+class JudgeClient:
+    """Sends chat requests to the judge, with an on-disk cache, retries and backoff."""
+
+    def __init__(self, config: JudgeConfig):
+        if not config.url:
+            raise UserError("the judge needs --judge-url (an OpenAI-compatible endpoint)")
+        if not config.model:
+            raise UserError("the judge needs --judge-model (the model name the endpoint serves)")
+        self.config = config
+        self.url = chat_url(config.url)
+        self.cache_dir = Path(config.cache_dir) if config.cache_dir else default_cache_dir()
+        self.key = os.environ.get(config.key_env) if config.key_env else None
+        self.requests_sent = 0
+        self.cache_hits = 0
+
+    @property
+    def model(self) -> str:
+        return self.config.model
+
+    def _cache_path(self, messages: list[dict]) -> Path:
+        blob = json.dumps({"model": self.config.model, "messages": messages}, sort_keys=True, ensure_ascii=False)
+        key = hashlib.sha256(blob.encode("utf-8")).hexdigest()
+        return self.cache_dir / key[:2] / f"{key}.json"
+
+    def complete(self, messages: list[dict]) -> str:
+        """The judge's reply to ``messages`` (from the cache when this exact request was answered before)."""
+        path = self._cache_path(messages)
+        if path.is_file():
+            try:
+                self.cache_hits += 1
+                return json.loads(path.read_text(encoding="utf-8"))["reply"]
+            except (OSError, ValueError, KeyError):
+                self.cache_hits -= 1  # a damaged entry is simply asked again
+        reply = self._post(messages)
+        write_json_atomic(path, {"model": self.config.model, "messages": messages, "reply": reply})
+        return reply
+
+    def _post(self, messages: list[dict]) -> str:
+        payload = json.dumps({"model": self.config.model, "messages": messages, "temperature": 0.0,
+                              "max_tokens": self.config.max_tokens}).encode("utf-8")
+        headers = {"Content-Type": "application/json"}
+        if self.key:
+            headers["Authorization"] = f"Bearer {self.key}"
+        attempts = max(1, self.config.retries + 1)
+        last = ""
+        for attempt in range(attempts):
+            if attempt:
+                time.sleep(min(30.0, self.config.backoff_s * 2 ** (attempt - 1)))
+            request = urllib.request.Request(self.url, data=payload, headers=headers, method="POST")
+            try:
+                self.requests_sent += 1
+                with urllib.request.urlopen(request, timeout=self.config.timeout_s) as response:
+                    body = json.loads(response.read().decode("utf-8"))
+                return _reply_text(body, self.url)
+            except urllib.error.HTTPError as exc:
+                detail = exc.read().decode("utf-8", "replace")[:200].replace("\n", " ")
+                if exc.code == 429 or exc.code >= 500:
+                    last = f"HTTP {exc.code} {detail}".strip()
+                    continue
+                hint = {401: "check the API key variable " + self.config.key_env, 403: "check the API key",
+                        404: "check --judge-url and --judge-model"}.get(exc.code, "the request was refused")
+                raise UserError(f"judge at {self.url} answered HTTP {exc.code} ({hint}): {detail}") from None
+            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
+                reason = getattr(exc, "reason", exc)
+                last = f"{reason.__class__.__name__}: {reason}" if isinstance(reason, BaseException) else str(reason)
+                continue
+            except ValueError:
+                raise UserError(
+                    f"judge at {self.url} did not answer with JSON; is it an OpenAI-compatible chat endpoint?"
+                ) from None
+        raise UserError(
+            f"judge at {self.url} unreachable after {attempts} attempt(s) ({last}); start it or fix --judge-url, "
+            "or score by rules only with --judge never"
+        )
+
+    def map(self, conversations: list[list[dict]]) -> list[str]:
+        """Replies for many conversations, ``workers`` requests at a time, in order."""
+        if not conversations:
+            return []
+        workers = max(1, min(self.config.workers, len(conversations)))
+        if workers == 1:
+            return [self.complete(c) for c in conversations]
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(self.complete, conversations))
+
+
+def _reply_text(body: dict, url: str) -> str:
+    try:
+        content = body["choices"][0]["message"]["content"]
+    except (KeyError, IndexError, TypeError):
+        raise UserError(
+            f"judge at {url} answered without choices[0].message.content; not an OpenAI-compatible chat endpoint?"
+        ) from None
+    if isinstance(content, list):  # some servers return content parts
+        content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return str(content or "")
+
+
+def binary_messages(question: str, reference: str, candidate: str) -> list[dict]:
+    return [{"role": "system", "content": BINARY_SYSTEM},
+            {"role": "user", "content": BINARY_PROMPT.format(question=question, reference=reference, candidate=candidate)}]
+
+
+def partial_messages(question: str, reference: str, candidate: str) -> list[dict]:
+    flat = " ".join(candidate.split())
+    return [{"role": "system", "content": PARTIAL_SYSTEM},
+            {"role": "user", "content": PARTIAL_PROMPT.format(question=" ".join(question.split()),
+                                                              reference=reference, candidate=flat)}]

@@ -1,0 +1,452 @@
+"""Generate answers with a model, score them (rules first, optional judge), write the results.
+
+Per benchmark the output folder holds:
+- ``predictions.jsonl``: one line per item: id, benchmark, question, response, extracted,
+  extracted_by, gold, correct, score, scored_by (rule | judge | unparsed | unscored), judge_reply;
+- ``summary.json``: n, accuracy (%), unparsed count and rate, judged count, judge model, protocol,
+  extra metrics (HallusionBench aAcc/fAcc/qAcc) and a per-category breakdown;
+- ``responses.jsonl``: the raw generations, appended as they are produced, so an interrupted run
+  resumes where it stopped (an entry is reused only for the same model files, prompt and budget).
+Generation is greedy with the reasoner prompt, as in the paper.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from visplay import __version__
+from visplay.errors import UserError
+from visplay.evaluation.base import JUDGE, JUDGED, RULE, UNPARSED, UNSCORED, Extraction, Scored, strip_think
+from visplay.evaluation.data import BenchmarkData, item_images, load_benchmark
+from visplay.evaluation.judge import JudgeClient, binary_messages, parse_binary, parse_partial, partial_messages
+from visplay.io import atomic_path, write_json_atomic
+
+JUDGE_MODES = ("never", "fallback", "always")
+Log = Callable[[str], None]
+
+
+def _stderr(message: str) -> None:
+    print(f"visplay: {message}", file=sys.stderr)
+
+
+@dataclass
+class EvalSettings:
+    """How to generate and score. ``None`` fields take the benchmark's default."""
+
+    prompt_style: str | None = None
+    max_new_tokens: int | None = None
+    batch_size: int = 8
+    judge_mode: str = "never"
+    judge: JudgeClient | None = None
+    limit: int | None = None
+    split: str | None = None
+    subset: str | None = None
+    device: str | None = None
+    dtype: str | None = None
+    log: Log = field(default=_stderr)
+
+    def __post_init__(self):
+        if self.judge_mode not in JUDGE_MODES:
+            raise UserError(f"--judge must be one of {', '.join(JUDGE_MODES)} (got {self.judge_mode!r})")
+        if self.judge_mode != "never" and self.judge is None:
+            raise UserError(f"--judge {self.judge_mode} needs a judge endpoint: give --judge-url and --judge-model")
+        if self.prompt_style not in (None, "paper", "compact"):
+            raise UserError(f"--prompt-style must be paper or compact (got {self.prompt_style!r})")
+        if self.batch_size < 1:
+            raise UserError("--batch-size must be at least 1")
+        if self.max_new_tokens is not None and self.max_new_tokens < 1:
+            raise UserError("--max-new-tokens must be at least 1")
+
+
+# --------------------------------------------------------------------------------------------------
+# Scoring
+# --------------------------------------------------------------------------------------------------
+
+
+def _judge_messages(data: BenchmarkData, scored: Scored) -> list[dict] | None:
+    """The judge request for one item, or ``None`` when the reply has nothing visible to judge."""
+    item, visible = scored.item, strip_think(scored.response)
+    if not visible:
+        return None
+    reference = item.gold_text or " or ".join(item.golds)
+    if data.benchmark.grading == "partial":
+        return partial_messages(item.question, reference, visible[-3000:])
+    candidate = scored.extraction.answer
+    if candidate is None:
+        # No rule found an answer: the judge reads the end of the reply, where a final answer usually is
+        # (the package docstring lists how this differs from the authors' script).
+        candidate = visible[-300:]
+    return binary_messages(item.question, reference, candidate)
+
+
+def score_responses(data: BenchmarkData, responses: dict[str, str], judge_mode: str = "never",
+                    judge: JudgeClient | None = None, log: Log = _stderr) -> list[Scored]:
+    """Score every item of ``data`` that has a response: rules, then the judge as ``judge_mode`` says."""
+    bench = data.benchmark
+    scored: list[Scored] = []
+    for item in data.items:
+        if item.id not in responses:
+            continue
+        response = responses[item.id] or ""
+        try:
+            extraction = bench.extract(item, response)
+        except Exception as exc:  # a rule bug on one odd reply must not hide which item it was
+            raise RuntimeError(f"{bench.name} item {item.id}: extraction failed: {exc}") from exc
+        if extraction.answer is None:
+            scored.append(Scored(item, response, extraction, 0.0, UNPARSED))
+            continue
+        value = bench.score(item, extraction.answer)
+        if value is None:
+            scored.append(Scored(item, response, extraction, None, UNSCORED))
+        else:
+            scored.append(Scored(item, response, extraction, float(value), RULE))
+    if judge_mode == "never":
+        return scored
+    if judge is None:
+        raise UserError(f"--judge {judge_mode} needs --judge-url and --judge-model")
+    wanted = [s for s in scored if judge_mode == "always" or s.scored_by in (UNPARSED, UNSCORED)
+              or (s.scored_by == RULE and not bench.decided(s.item, s.extraction.answer))]
+    requests = [(s, _judge_messages(data, s)) for s in wanted]
+    todo = [(s, m) for s, m in requests if m is not None]
+    for s, m in requests:
+        if m is None:  # nothing visible (e.g. the reply never left <think>): unparsed, not judged
+            s.score, s.scored_by = 0.0, UNPARSED
+    if todo:
+        log(f"{bench.name}: judging {len(todo)} item(s) with {judge.model}")
+    replies = judge.map([m for _, m in todo])
+    parse = parse_partial if bench.grading == "partial" else parse_binary
+    invalid = 0
+    for (s, _), reply in zip(todo, replies):
+        value = parse(reply)
+        if value is None:
+            invalid += 1
+            value = 0.0
+        s.score, s.scored_by, s.judge_reply = value, JUDGE, reply
+    if invalid:
+        log(f"warning: {bench.name}: {invalid} judge repl(ies) were neither a score nor 1/0; counted as wrong")
+    return scored
+
+
+def protocol(data: BenchmarkData, judge_mode: str, judge: JudgeClient | None) -> str:
+    """One line saying exactly how the numbers were produced."""
+    bench = data.benchmark
+    credit = "0-1 partial credit" if bench.grading == "partial" else "1/0"
+    if judge_mode == "never" or judge is None:
+        if bench.grading == "partial" or any(item.kind == JUDGED for item in data.items):
+            return f"not scored: {bench.title} needs an LLM judge (--judge-url)"
+        return "rules: last \\boxed{}, else Answer: line, else option letter/text; unparsed = wrong"
+    if judge_mode == "always":
+        return f"judge {judge.model} on every item ({credit}; the paper's protocol)"
+    return f"rules first; judge {judge.model} ({credit}) where rules cannot parse or decide"
+
+
+def prediction_record(bench_name: str, s: Scored) -> dict:
+    return {
+        "id": s.item.id,
+        "benchmark": bench_name,
+        "question": s.item.question,
+        "response": s.response,
+        "extracted": s.extraction.answer,
+        "extracted_by": s.extraction.how,
+        "gold": s.item.gold,
+        "correct": None if s.score is None else bool(s.score >= 1.0),
+        "score": s.score,
+        "scored_by": s.scored_by,
+        "judge_reply": s.judge_reply,
+    }
+
+
+def summarize(data: BenchmarkData, scored: list[Scored], judge_mode: str, judge: JudgeClient | None,
+              extra: dict | None = None) -> dict:
+    """summary.json for one benchmark."""
+    bench = data.benchmark
+    agg = bench.aggregate(scored)
+    how: dict[str, int] = {}
+    for s in scored:
+        how[s.extraction.how] = how.get(s.extraction.how, 0) + 1
+    summary = {
+        "benchmark": bench.name,
+        "title": bench.title,
+        "data": str(data.path),
+        "layout": data.layout,
+        "variant": data.variant,
+        "n_loaded": data.n_loaded,
+        "official_sizes": bench.official_sizes,
+        **agg,
+        "rule_unparsed": sum(1 for s in scored if s.extraction.answer is None),
+        "extracted_by": dict(sorted(how.items())),
+        "judge_mode": judge_mode if judge is not None else "never",
+        "judge_model": judge.model if judge is not None and judge_mode != "never" else None,
+        "protocol": protocol(data, judge_mode, judge),
+        "warnings": list(data.warnings),
+        "visplay_version": __version__,
+    }
+    summary.update(extra or {})
+    return summary
+
+
+def write_results(out_dir: Path, data: BenchmarkData, scored: list[Scored], summary: dict) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out_dir / "predictions.jsonl") as tmp:
+        with tmp.open("w", encoding="utf-8") as f:
+            for s in scored:
+                f.write(json.dumps(prediction_record(data.benchmark.name, s), ensure_ascii=False, default=str) + "\n")
+    write_json_atomic(out_dir / "summary.json", summary)
+
+
+# --------------------------------------------------------------------------------------------------
+# Generation
+# --------------------------------------------------------------------------------------------------
+
+
+def model_fingerprint(path: Path) -> str:
+    """Identifies a model folder's weights (names, sizes, modification times): changed weights regenerate."""
+    parts = [str(path.resolve())]
+    for f in sorted(path.glob("*")):
+        if f.suffix in (".safetensors", ".bin", ".json") and f.is_file():
+            st = f.stat()
+            parts.append(f"{f.name}:{st.st_size}:{st.st_mtime_ns}")
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def _request_key(fingerprint: str, messages: list[dict], n_images: int, max_new_tokens: int) -> str:
+    blob = json.dumps([fingerprint, messages, n_images, max_new_tokens], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:24]
+
+
+def _read_cached_responses(path: Path) -> dict[str, dict]:
+    cached: dict[str, dict] = {}
+    if path.is_file():
+        with path.open(encoding="utf-8") as f:
+            for line in f:
+                try:
+                    entry = json.loads(line)
+                    cached[entry["id"]] = entry
+                except (ValueError, KeyError, TypeError):
+                    continue  # a line cut by a kill mid-write
+    return cached
+
+
+def generate_responses(sampler, data: BenchmarkData, model_dir: Path, out_dir: Path, style: str,
+                       max_new_tokens: int, chunk_size: int = 64, log: Log = _stderr) -> dict[str, str]:
+    """Greedy responses for every item, reusing ``responses.jsonl`` entries of an interrupted run."""
+    from tqdm.auto import tqdm
+
+    from visplay.engines.sampler import SampleRequest
+
+    bench = data.benchmark
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cache_file = out_dir / "responses.jsonl"
+    cached = _read_cached_responses(cache_file)
+    fingerprint = model_fingerprint(model_dir)
+    responses: dict[str, str] = {}
+    todo = []
+    for item in data.items:
+        messages = bench.prompt(item, style)
+        key = _request_key(fingerprint, messages, len(item.images), max_new_tokens)
+        entry = cached.get(item.id)
+        if entry is not None and entry.get("key") == key:
+            responses[item.id] = entry["response"]
+        else:
+            todo.append((item, messages, key))
+    if responses:
+        log(f"{bench.name}: reusing {len(responses)} response(s) from {cache_file}")
+    bar = tqdm(total=len(todo), desc=f"{bench.name}", unit="item", leave=False, disable=not todo)
+    with cache_file.open("a", encoding="utf-8") as f:
+        for start in range(0, len(todo), chunk_size):
+            chunk = todo[start:start + chunk_size]
+            requests = [SampleRequest(messages=messages, images=item_images(item)) for item, messages, _ in chunk]
+            outputs = sampler.sample(requests, n=1, temperature=0.0, top_p=1.0, max_new_tokens=max_new_tokens, seed=0)
+            for (item, _, key), out in zip(chunk, outputs):
+                responses[item.id] = out[0]
+                f.write(json.dumps({"id": item.id, "key": key, "response": out[0]}, ensure_ascii=False) + "\n")
+            f.flush()
+            bar.update(len(chunk))
+    bar.close()
+    return responses
+
+
+@dataclass
+class BenchmarkSpec:
+    """One benchmark to evaluate and the file (or folder) its data comes from."""
+
+    name: str
+    data: Path
+
+
+def _load_all(specs: list[BenchmarkSpec], settings: EvalSettings) -> list[BenchmarkData]:
+    loaded = []
+    for spec in specs:
+        data = load_benchmark(spec.name, spec.data, split=settings.split, subset=settings.subset, limit=settings.limit)
+        for warning in data.warnings:
+            settings.log(f"warning: {warning}")
+        loaded.append(data)
+    return loaded
+
+
+def evaluate_with_sampler(sampler, model_dir: str | Path, datasets: list[BenchmarkData], out_root: str | Path,
+                          settings: EvalSettings) -> list[dict]:
+    """Evaluate an already loaded model (any :class:`visplay.engines.sampler.Sampler`) on loaded benchmarks.
+
+    ``model_dir`` identifies the weights for the resume cache and the reports. The evolve loop calls this
+    with the reasoner it has in memory; :func:`evaluate_model` loads a folder first.
+    """
+    model_dir, out_root = Path(model_dir), Path(out_root)
+    summaries = []
+    for data in datasets:
+        bench = data.benchmark
+        style = settings.prompt_style or bench.default_prompt_style
+        budget = settings.max_new_tokens or bench.default_max_new_tokens
+        out_dir = out_root / bench.name
+        started = time.perf_counter()
+        responses = generate_responses(sampler, data, model_dir, out_dir, style, budget,
+                                       chunk_size=max(settings.batch_size * 4, 32), log=settings.log)
+        seconds = time.perf_counter() - started
+        scored = score_responses(data, responses, settings.judge_mode, settings.judge, settings.log)
+        summary = summarize(data, scored, settings.judge_mode, settings.judge, {
+            "model": str(model_dir), "prompt_style": style, "max_new_tokens": budget, "decoding": "greedy",
+            "generation_seconds": round(seconds, 2),
+        })
+        write_results(out_dir, data, scored, summary)
+        summaries.append(summary)
+    return summaries
+
+
+def evaluate_model(model_dir: str | Path, specs: list[BenchmarkSpec], out_root: str | Path, settings: EvalSettings,
+                   datasets: list[BenchmarkData] | None = None) -> list[dict]:
+    """Load one model folder and evaluate it on every benchmark; returns one summary per benchmark."""
+    from visplay.engines.loading import load_vlm, read_model_config
+    from visplay.engines.sampler import HFSampler
+
+    model_dir = Path(model_dir)
+    read_model_config(model_dir)  # a wrong model folder fails before any data is read
+    datasets = datasets if datasets is not None else _load_all(specs, settings)
+    loaded = load_vlm(model_dir, device=settings.device, dtype=settings.dtype)
+    sampler = HFSampler(loaded, max_batch_rows=settings.batch_size, progress=False)
+    try:
+        return evaluate_with_sampler(sampler, model_dir, datasets, out_root, settings)
+    finally:
+        del sampler, loaded
+        _free_memory()
+
+
+def _free_memory() -> None:
+    import gc
+
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def run_models(run_dir: str | Path) -> list[tuple[str, Path]]:
+    """(label, folder) of a run's base model and every iteration's reasoner, in order."""
+    import yaml
+
+    run_dir = Path(run_dir)
+    config_file = run_dir / "config.yaml"
+    if not config_file.is_file():
+        raise UserError(f"{run_dir} is not a run folder (no config.yaml)")
+    try:
+        config = yaml.safe_load(config_file.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise UserError(f"{config_file} is not valid YAML ({exc.__class__.__name__})") from None
+    base = (config.get("model") or {}).get("path") if isinstance(config, dict) else None
+    if not base:
+        raise UserError(f"{config_file} has no model.path (the base model folder)")
+    base_path = Path(str(base)).expanduser()
+    if not base_path.is_absolute() and not base_path.exists() and (run_dir / base_path).exists():
+        base_path = run_dir / base_path
+    models = [("base", base_path)]
+    for folder in sorted(run_dir.glob("iter_*")):
+        reasoner = folder / "reasoner"
+        if folder.is_dir() and (reasoner / "config.json").is_file():
+            models.append((folder.name, reasoner))
+    if len(models) == 1:
+        _stderr(f"note: {run_dir} has no finished iteration (no iter_XX/reasoner/); evaluating the base model only")
+    return models
+
+
+def evaluate_run(run_dir: str | Path, specs: list[BenchmarkSpec], out_root: str | Path | None,
+                 settings: EvalSettings) -> dict:
+    """The base model and each iteration's reasoner on every benchmark; returns the table data."""
+    run_dir = Path(run_dir)
+    out_root = Path(out_root) if out_root else run_dir / "eval"
+    from visplay.engines.loading import read_model_config
+
+    models = run_models(run_dir)
+    for label, path in models:  # every checkpoint is checked before hours of generation start
+        try:
+            read_model_config(path)
+        except UserError as exc:
+            raise UserError(f"{label}: {exc}") from None
+    datasets = _load_all(specs, settings)
+    table: dict = {"models": [label for label, _ in models], "benchmarks": [d.benchmark.name for d in datasets],
+                   "results": {}}
+    for label, path in models:
+        settings.log(f"evaluating {label} ({path})")
+        summaries = evaluate_model(path, specs, out_root / label, settings, datasets=datasets)
+        for s in summaries:
+            table["results"].setdefault(s["benchmark"], {})[label] = s
+    return table
+
+
+def rescore(spec: BenchmarkSpec, predictions_file: str | Path, out_dir: str | Path | None,
+            settings: EvalSettings) -> dict:
+    """Score saved predictions again (new rules, a judge) without a model."""
+    predictions_file = Path(predictions_file)
+    if not predictions_file.is_file():
+        raise UserError(f"predictions file {predictions_file} does not exist")
+    data = load_benchmark(spec.name, spec.data, split=settings.split, subset=settings.subset, limit=None)
+    for warning in data.warnings:
+        settings.log(f"warning: {warning}")
+    responses: dict[str, str] = {}
+    previous: dict = {}
+    with predictions_file.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                responses[str(record["id"])] = str(record.get("response") or "")
+            except (ValueError, KeyError, TypeError):
+                raise UserError(f"{predictions_file}:{lineno} is not a prediction (JSON with id and response)") from None
+            previous.setdefault("benchmark", record.get("benchmark"))
+    known = {item.id for item in data.items}
+    unknown = [i for i in responses if i not in known]
+    if unknown:
+        raise UserError(f"{len(unknown)} prediction id(s) are not in {spec.data} for {spec.name} (e.g. {unknown[0]!r}); "
+                        "wrong --benchmark or --data?")
+    missing = len(known) - len(responses)
+    if missing:
+        settings.log(f"warning: {spec.name}: {missing} item(s) of the data have no prediction; scoring {len(responses)}")
+    scored = score_responses(data, responses, settings.judge_mode, settings.judge, settings.log)
+    out_dir = Path(out_dir) if out_dir else predictions_file.parent
+    extra = {"rescored_from": str(predictions_file)}
+    old_summary = predictions_file.parent / "summary.json"
+    if old_summary.is_file():
+        try:
+            old = json.loads(old_summary.read_text())
+            kept = ("model", "prompt_style", "max_new_tokens", "decoding", "generation_seconds")
+            extra.update({k: old[k] for k in kept if k in old})
+        except (OSError, ValueError):
+            pass
+    summary = summarize(data, scored, settings.judge_mode, settings.judge, extra)
+    write_results(out_dir, data, scored, summary)
+    return summary
+
+
+__all__ = [
+    "BenchmarkSpec", "EvalSettings", "Extraction", "JUDGE_MODES", "evaluate_model", "evaluate_run", "evaluate_with_sampler",
+    "generate_responses", "protocol", "rescore", "run_models", "score_responses", "summarize", "write_results",
+]
