@@ -68,6 +68,7 @@ class CurationConfig:
     votes: int = option(9, help="reasoner answers per candidate (authors' curation: m = 9)", min=1)
     band: tuple[float, float] = option((0.25, 0.75), help="keep candidates whose confidence c is in [low, high] "
                                        "(paper 0.25-0.75; authors' code 0.3-0.8)", min=0.0, max=1.0)
+    drop_none_answers: bool = option(False, help="also drop candidates whose silver answer is the string 'None' (authors' code)")
     question_temperature: float = option(1.0, help="questioner sampling temperature during curation", min=0.0)
     question_max_tokens: int = option(2048, help="max new tokens per generated question", min=1)
     min_kept: int = option(16, help="fewest kept questions the reasoner stage trains on", min=1)

@@ -127,13 +127,23 @@ def from_dict(cls: type, data: Any, prefix: str = "") -> Any:
     kwargs = {}
     for name, f in fields.items():
         key = f"{prefix}.{name}" if prefix else name
-        if name in data:
+        if _is_dataclass_type(hints[name]):
+            # A nested section starts from its field's default (e.g. a role's GRPO preset) and the given
+            # keys override it; a section with required keys and no default is built from the keys alone.
+            start: dict = {}
+            if f.default_factory is not dataclasses.MISSING:
+                try:
+                    start = to_dict(f.default_factory())
+                except TypeError:
+                    start = {}
+            given = data.get(name, {})
+            if given is not None and not isinstance(given, dict):
+                raise UserError(f"config key {key}: expected a mapping of settings, got {given!r}")
+            kwargs[name] = from_dict(hints[name], _deep_merge(start, given or {}), key)
+        elif name in data:
             kwargs[name] = _coerce(data[name], hints[name], key)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            if _is_dataclass_type(hints[name]):
-                kwargs[name] = from_dict(hints[name], {}, key)
-            else:
-                raise UserError(f"config key {key} is required: {f.metadata.get('help', '')}".rstrip(": "))
+            raise UserError(f"config key {key} is required: {f.metadata.get('help', '')}".rstrip(": "))
     try:
         return cls(**kwargs)
     except UserError as exc:

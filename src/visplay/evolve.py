@@ -58,7 +58,7 @@ def _first_difference(a, b, prefix: str = "") -> str | None:
     return None if a == b else prefix or "(root)"
 
 
-def prepare_run(cfg: EvolveConfig, out: Path, resume: bool) -> RunFolder:
+def prepare_run(cfg: EvolveConfig, out: Path, resume: bool, allowed_entries: tuple[str, ...] = ()) -> RunFolder:
     """Create or reopen the run folder; on resume the config must be the one the run started with."""
     run = RunFolder(out)
     if resume:
@@ -73,7 +73,7 @@ def prepare_run(cfg: EvolveConfig, out: Path, resume: bool) -> RunFolder:
         if removed:
             log.info("removed %d partial files of the interrupted stage", len(removed))
         return run
-    if out.exists() and any(out.iterdir()):
+    if out.exists() and any(p.name not in allowed_entries for p in out.iterdir()):
         if run.config_path.exists():
             raise UserError(f"{out} already holds a run; add --resume to continue it, or choose another --out")
         raise UserError(f"{out} is a non-empty folder; choose an empty or new --out")
@@ -88,11 +88,13 @@ def _copy_checkpoint(src: Path, dst: Path) -> None:
 
 
 def evolve(cfg: EvolveConfig, out: str | Path, resume: bool = False, hooks: Hooks | None = None,
-           on_iteration: Callable[[dict], None] | None = None) -> list[dict]:
+           on_iteration: Callable[[dict], None] | None = None, allowed_entries: tuple[str, ...] = ()) -> list[dict]:
     """Run (or resume) ``cfg.iterations`` iterations into ``out``; return one summary row per iteration."""
     hooks = hooks or Hooks()
+    if hooks.evaluate is None and cfg.eval.benchmarks:
+        hooks.evaluate = benchmark_evaluator(cfg)
     out = Path(out)
-    run = prepare_run(cfg, out, resume)
+    run = prepare_run(cfg, out, resume, allowed_entries)
     images = open_image_source(cfg.data.images, cfg.data.image_column)
     image_root = hooks.image_root
     if image_root is None and Path(cfg.data.images).is_dir() and not any(Path(cfg.data.images).glob("*.parquet")):
@@ -144,6 +146,24 @@ def evolve(cfg: EvolveConfig, out: str | Path, resume: bool = False, hooks: Hook
         if on_iteration is not None:
             on_iteration(row)
     return rows
+
+
+def benchmark_evaluator(cfg: EvolveConfig) -> Evaluate:
+    """Score each iteration's reasoner (greedy) on the configured benchmarks; one accuracy per benchmark."""
+
+    def evaluate(iteration: int, reasoner_dir: Path, eval_dir: Path) -> dict:
+        from visplay.evaluation.runner import BenchmarkSpec, EvalSettings, evaluate_model
+
+        metrics = {}
+        for bench in cfg.eval.benchmarks:
+            settings = EvalSettings(prompt_style=cfg.model.prompt_style, max_new_tokens=cfg.eval.max_new_tokens,
+                                    batch_size=cfg.sampler.max_batch_rows, limit=bench.limit)
+            summary = evaluate_model(reasoner_dir, [BenchmarkSpec(bench.name, Path(bench.data))], eval_dir, settings)[0]
+            accuracy = summary.get("accuracy")
+            metrics[f"{bench.name}_accuracy"] = None if accuracy is None else accuracy / 100.0
+        return metrics
+
+    return evaluate
 
 
 def questions_oracle_accuracy(path: Path) -> dict:

@@ -19,6 +19,7 @@ was interrupted.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
 from pathlib import Path
@@ -96,7 +97,7 @@ class RunFolder:
         if stage not in STAGES:
             raise ValueError(f"unknown stage {stage}")
         state = self.load_state()
-        entry = dict(info or {})
+        entry = {k: _finite(v) for k, v in (info or {}).items()}
         entry["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         state["iterations"].setdefault(str(iteration), {})[stage] = entry
         state["last_completed"] = {"iteration": iteration, "stage": stage}
@@ -106,7 +107,7 @@ class RunFolder:
     def log_metrics(self, record: dict[str, Any]) -> None:
         """Append one JSON line; each line is written whole with one write call and flushed."""
         self.root.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(record, sort_keys=True, default=_json_default) + "\n"
+        line = json.dumps({k: _finite(v) for k, v in record.items()}, sort_keys=True, default=_json_default) + "\n"
         with open(self.metrics_path, "a", encoding="utf-8") as handle:
             handle.write(line)
             handle.flush()
@@ -132,6 +133,13 @@ class RunFolder:
                 p.unlink(missing_ok=True)
             removed.append(p)
         return removed
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinities are not JSON; write them as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _json_default(obj: Any) -> Any:

@@ -9,6 +9,13 @@ import math
 def setup_logging(level: int = logging.INFO) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     # transformers and datasets are chatty at INFO; keep their warnings.
+    try:  # the per-file "Loading weights" bars add nothing at our model sizes
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+    except ImportError:  # pragma: no cover
+        pass
     for noisy in ("transformers", "datasets", "httpx", "urllib3", "filelock", "accelerate"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

@@ -99,7 +99,7 @@ def run_curation_stage(cfg: EvolveConfig, run: RunFolder, iteration: int, questi
     for k, (item, image, raw, parsed) in enumerate(candidates):
         votes = votes_by_candidate.get(k)
         vote = majority_vote(votes) if votes is not None else None
-        reason = drop_reason(parsed, vote, band=tuple(cc.band))
+        reason = drop_reason(parsed, vote, band=tuple(cc.band), drop_none_string=cc.drop_none_answers)
         path = str(image_root / item.image_id) if image_root is not None else None
         if path is None and item.image_id not in png_cache:
             png_cache[item.image_id] = _png_bytes(image)

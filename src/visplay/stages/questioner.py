@@ -54,11 +54,9 @@ class VoteReward:
             lam=cfg.reward.diversity_lambda, threshold=cfg.reward.bleu_threshold,
         )
         out = []
-        for reward, confidence in zip(rewards, confidences):
-            record = reward.as_dict()
-            if confidence is not None:
-                record["confidence"] = confidence
-            out.append(record)
+        for reward in rewards:
+            # "cluster" is a label, not a quantity: averaging it into the metrics would mean nothing.
+            out.append({k: v for k, v in reward.as_dict().items() if k != "cluster"})
         return out
 
 

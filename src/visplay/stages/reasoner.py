@@ -24,7 +24,8 @@ class SilverReward:
 
     def __call__(self, completions: list[str], columns: dict[str, list], group_ids: list[int]) -> list[dict]:
         rewards = reasoner_rewards(completions, columns["silver_answer"], variant=self.variant)
-        return [r.as_dict() for r in rewards]
+        # Numeric components only: they are averaged into metrics.jsonl (the extracted answer is not).
+        return [{k: v for k, v in r.as_dict().items() if k != "answer"} for r in rewards]
 
 
 def run_reasoner_stage(cfg: EvolveConfig, run: RunFolder, iteration: int, reasoner_in: Path, kept: list[dict]) -> dict:

@@ -1,0 +1,109 @@
+"""The embedded default: the toy world + its tiny base VLM, self-evolving on a laptop in minutes.
+
+``run_demo`` builds (or reuses) everything under one folder:
+```
+OUT/world/base/                 the warm-started tiny base VLM (shipped with the package)
+OUT/world/images/               unlabeled toy images: pixels only, what training sees
+OUT/world/benchmark.parquet     the held-out labeled toy benchmark (scenes training never produces)
+OUT/config.yaml, state.json, metrics.jsonl, iter_XX/, eval/, report.html   the run folder (DESIGN.md)
+```
+After each iteration the reasoner is scored (greedy) on the toy benchmark by the evaluation code's ``toy``
+benchmark, and the curated questions' silver answers are checked against the world's oracle. The oracle
+is measurement only: it fills questions.parquet's ``oracle_answer`` column after filtering, and nothing in
+training reads it (the image source carries pixels only).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from visplay.config import EvolveConfig, load_evolve_config
+from visplay.evolve import Hooks, evolve, questions_oracle_accuracy
+from visplay.runfolder import RunFolder
+
+DEMO_IMAGES = 256
+DEMO_BENCHMARK_ITEMS = 840
+
+
+def prepare_world(world_dir: Path, seed: int, n_images: int, benchmark_items: int, log: Callable[[str], None]) -> dict:
+    """Base model, unlabeled images and benchmark under ``world_dir``; each reused when already complete."""
+    from visplay.world.base import build_base
+    from visplay.world.benchmark import write_benchmark
+    from visplay.world.images import write_images
+
+    world_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"base": world_dir / "base", "images": world_dir / "images", "benchmark": world_dir / "benchmark.parquet"}
+    if not (paths["base"] / "config.json").exists():
+        log("world: copying the shipped tiny base VLM")
+        build_base(paths["base"], rebuild=False)
+    if not paths["images"].exists():
+        log(f"world: rendering {n_images} unlabeled images (seed {seed})")
+        write_images(paths["images"], n_images, seed=seed)
+    if not paths["benchmark"].exists():
+        log(f"world: building the held-out benchmark ({benchmark_items} questions)")
+        write_benchmark(paths["benchmark"], n=benchmark_items, seed=0)
+    return paths
+
+
+def demo_config(out: Path, paths: dict, iterations: int, seed: int, overrides: list[str] | None = None) -> EvolveConfig:
+    base = {
+        "preset": "tiny",
+        "out": str(out),
+        "iterations": iterations,
+        "seed": seed,
+        "model": {"path": str(paths["base"])},
+        "data": {"images": str(paths["images"])},
+        "eval": {"benchmarks": [{"name": "toy", "data": str(paths["benchmark"])}]},
+    }
+    return load_evolve_config(None, overrides, base=base)
+
+
+def toy_hooks(run: RunFolder, paths: dict, image_seed: int, cfg: EvolveConfig, log: Callable[[str], None]) -> Hooks:
+    from visplay.world.images import scene_of_image
+    from visplay.world.oracle import oracle_answer
+
+    def annotate(image_id: str, question: str) -> str | None:
+        result = oracle_answer(question, scene_of_image(image_id, image_seed))
+        return result.answer if result.valid else None
+
+    def evaluate(iteration: int, reasoner_dir: Path, eval_dir: Path) -> dict:
+        metrics = evaluate_toy(reasoner_dir, paths["benchmark"], eval_dir, cfg, log)
+        metrics.update(questions_oracle_accuracy(run.questions_path(iteration)))
+        return metrics
+
+    return Hooks(annotate=annotate, evaluate=evaluate, image_root=paths["images"])
+
+
+def evaluate_toy(model_dir: Path, benchmark: Path, out_dir: Path, cfg: EvolveConfig, log: Callable[[str], None]) -> dict:
+    """Greedy accuracy on the toy benchmark, scored by the evaluation code (rule-based, same answer code)."""
+    from visplay.evaluation.runner import BenchmarkSpec, EvalSettings, evaluate_model
+
+    settings = EvalSettings(prompt_style="compact", max_new_tokens=cfg.eval.max_new_tokens,
+                            batch_size=cfg.sampler.max_batch_rows, log=lambda m: None)
+    summary = evaluate_model(model_dir, [BenchmarkSpec("toy", benchmark)], out_dir, settings)[0]
+    accuracy = summary.get("accuracy")
+    return {"toy_accuracy": None if accuracy is None else accuracy / 100.0,
+            "toy_unparsed_rate": summary.get("unparsed_rate")}
+
+
+def run_demo(out: str | Path, iterations: int = 3, seed: int = 0, n_images: int = DEMO_IMAGES,
+             benchmark_items: int = DEMO_BENCHMARK_ITEMS, resume: bool = False, overrides: list[str] | None = None,
+             log: Callable[[str], None] = print, on_iteration: Callable[[dict], None] | None = None) -> list[dict]:
+    """Run the demo into ``out``; returns the table rows (row 0 = the base model)."""
+    out = Path(out)
+    paths = prepare_world(out / "world", seed, n_images, benchmark_items, log)
+    cfg = demo_config(out, paths, iterations, seed, overrides)
+    run = RunFolder(out)
+    base_row = {"iteration": 0}
+    base_eval = out / "eval" / "base"
+    log("evaluating the base model on the toy benchmark")
+    base_row.update(evaluate_toy(paths["base"], paths["benchmark"], base_eval, cfg, log))
+    if on_iteration is not None:
+        on_iteration(base_row)
+    rows = evolve(cfg, out, resume=resume, hooks=toy_hooks(run, paths, seed, cfg, log), on_iteration=on_iteration,
+                  allowed_entries=("world", "eval"))
+    from visplay.report import write_report
+
+    write_report(out)
+    return [base_row] + rows

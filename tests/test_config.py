@@ -1,0 +1,128 @@
+"""Typed config: YAML, --set overrides, validation with one-line errors naming the key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from visplay.config import EvolveConfig, load_evolve_config
+from visplay.configuration import describe, to_yaml
+from visplay.errors import UserError
+
+
+@pytest.fixture()
+def paths(tmp_path):
+    model = tmp_path / "model"
+    images = tmp_path / "images"
+    model.mkdir()
+    images.mkdir()
+    return {"model": str(model), "images": str(images)}
+
+
+def _base(paths, **extra):
+    data = {"model": {"path": paths["model"]}, "data": {"images": paths["images"]}}
+    data.update(extra)
+    return data
+
+
+def test_defaults_are_the_paper(paths):
+    cfg = load_evolve_config(None, base=_base(paths))
+    assert cfg.iterations == 3
+    assert cfg.curation.band == (0.25, 0.75)
+    assert cfg.questioner.votes == 10 and cfg.curation.votes == 9
+    assert cfg.questioner.grpo.group_size == 8 and cfg.questioner.grpo.kl_coef == 0.01
+    assert cfg.questioner.grpo.clip_low == 0.2 and cfg.questioner.grpo.clip_high == 0.3
+    assert cfg.questioner.grpo.learning_rate == 1e-6
+    assert cfg.reasoner.grpo.max_completion_length == 4096
+    assert cfg.reward.variant == "paper" and cfg.reward.diversity_scope == "image"
+
+
+def test_yaml_then_overrides(paths, tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text(yaml.safe_dump(_base(paths, iterations=5, curation={"band": [0.3, 0.8]})))
+    cfg = load_evolve_config(f, ["iterations=2", "questioner.grpo.steps=7", "reward.variant=official"])
+    assert cfg.iterations == 2
+    assert cfg.curation.band == (0.3, 0.8)
+    assert cfg.questioner.grpo.steps == 7
+    assert cfg.reward.variant == "official"
+
+
+def test_tiny_preset_changes_sizes_not_formulas(paths):
+    cfg = load_evolve_config(None, ["preset=tiny"], base=_base(paths))
+    assert cfg.model.prompt_style == "compact"
+    assert cfg.questioner.grpo.prompts_per_step < 128
+    assert cfg.curation.band == (0.25, 0.75) and cfg.reward.variant == "paper"
+
+
+@pytest.mark.parametrize("override, message", [
+    ("curation.bandd=[0.1,0.2]", "unknown config key curation.bandd"),
+    ("iterations=three", "config key iterations: expected an integer"),
+    ("iterations=0", "config key iterations: must be >= 1"),
+    ("curation.band=[0.9,0.2]", "config key curation.band: low 0.9 is above high 0.2"),
+    ("curation.band=[0.2]", "config key curation.band: expected 2 values"),
+    ("reward.variant=best", "config key reward.variant: must be one of"),
+    ("questioner.grpo.group_size=1", "config key questioner.grpo.group_size: GRPO needs more than one sample"),
+    ("model.path=/does/not/exist", "config key model.path: path /does/not/exist does not exist"),
+    ("model.trust_remote_code=maybe", "config key model.trust_remote_code: expected true or false"),
+])
+def test_bad_values_name_the_key(paths, override, message):
+    with pytest.raises(UserError) as info:
+        load_evolve_config(None, [override], base=_base(paths))
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_required_keys(paths):
+    with pytest.raises(UserError, match="config key model.path is required"):
+        load_evolve_config(None, base={"data": {"images": paths["images"]}})
+
+
+def test_resolved_yaml_round_trips(paths):
+    cfg = load_evolve_config(None, ["preset=tiny"], base=_base(paths))
+    text = to_yaml(cfg)
+    assert "# self-evolution iterations" in text
+    again = load_evolve_config(None, base=yaml.safe_load(text))
+    assert again == cfg
+
+
+def test_every_field_has_help():
+    rows = describe(EvolveConfig)
+    assert len(rows) > 50
+    missing = [key for key, _, _, help_text in rows if not help_text]
+    assert not missing
+
+
+def test_cli_config_errors_exit_2_with_one_line(paths, tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text(yaml.safe_dump(_base(paths, curation={"nope": 1})))
+    for args in (["evolve", str(f)], ["evolve", str(tmp_path / "missing.yaml")],
+                 ["evolve", str(f), "--set", "curation=1"]):
+        result = subprocess.run([sys.executable, "-m", "visplay", *args], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.startswith("visplay: error:") and result.stderr.count("\n") == 1
+        assert "Traceback" not in result.stderr
+    bad_yaml = tmp_path / "bad.yaml"
+    bad_yaml.write_text("model: [unclosed\n")
+    result = subprocess.run([sys.executable, "-m", "visplay", "evolve", str(bad_yaml)], capture_output=True, text=True)
+    assert result.returncode == 2 and "not valid YAML" in result.stderr
+
+
+def test_cli_bad_model_folder_exits_2(tmp_path, paths):
+    (tmp_path / "text_model").mkdir()
+    (tmp_path / "text_model" / "config.json").write_text('{"model_type": "llama"}')
+    f = tmp_path / "c.yaml"
+    f.write_text(yaml.safe_dump({"model": {"path": str(tmp_path / "text_model")}, "data": {"images": paths["images"]},
+                                 "out": str(tmp_path / "run")}))
+    (tmp_path / "images" / "a.png").write_bytes(b"")
+    result = subprocess.run([sys.executable, "-m", "visplay", "evolve", str(f)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr
+    assert "text-only model" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_partial_section_keeps_its_role_preset(paths):
+    cfg = load_evolve_config(None, ["reasoner.grpo.steps=3"], base=_base(paths))
+    assert cfg.reasoner.grpo.steps == 3
+    assert cfg.reasoner.grpo.max_completion_length == 4096  # the reasoner's preset, not the generic default
