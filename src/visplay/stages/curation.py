@@ -59,11 +59,21 @@ def _png_bytes(image) -> bytes:
 def run_curation_stage(cfg: EvolveConfig, run: RunFolder, iteration: int, questioner: Path, reasoner_frozen: Path,
                        images: ImageSource, image_root: Path | None = None, annotate: Annotate | None = None) -> dict:
     """Write RUN/iter_XX/questions.parquet and return a summary (candidates, kept, validity, confidence)."""
+    summary = curate(cfg, questioner, reasoner_frozen, images, run.questions_path(iteration),
+                     seed=cfg.seed * 1000 + iteration, salt=f"curation-{iteration}", image_root=image_root,
+                     annotate=annotate)
+    run.log_metrics({"stage": f"iter{iteration:02d}/curation", "event": "stage_done", "iteration": iteration, **summary})
+    return summary
+
+
+def curate(cfg: EvolveConfig, questioner: Path, reasoner_frozen: Path, images: ImageSource, out_path: Path,
+           seed: int, salt: str = "curation", image_root: Path | None = None, annotate: Annotate | None = None) -> dict:
+    """The curation stage on its own: candidates from ``questioner``, votes from ``reasoner_frozen``, the
+    band filter; writes every candidate to ``out_path`` (parquet, atomically) and returns a summary."""
     timer = StageTimer()
     cc, style = cfg.curation, cfg.model.prompt_style
-    seed = cfg.seed * 1000 + iteration
     with timer.phase("load_images"):
-        items = pick_images(images, min(cc.images, len(images)), cfg.seed, f"curation-{iteration}")
+        items = pick_images(images, min(cc.images, len(images)), cfg.seed, salt)
         pixels = images.load_images(items)
     sampler_kwargs = dict(max_batch_tokens=cfg.sampler.max_batch_tokens, max_batch_rows=cfg.sampler.max_batch_rows)
 
@@ -120,7 +130,7 @@ def run_curation_stage(cfg: EvolveConfig, run: RunFolder, iteration: int, questi
     if annotate is not None:
         oracle = [annotate(r["image_id"], r["question"]) if r["question"] else None for r in rows]
         table = table.append_column("oracle_answer", pa.array(oracle, pa.string()))
-    with atomic_path(run.questions_path(iteration)) as tmp:
+    with atomic_path(out_path) as tmp:
         pq.write_table(table, tmp)
 
     kept = sum(r["kept"] for r in rows)
@@ -135,7 +145,6 @@ def run_curation_stage(cfg: EvolveConfig, run: RunFolder, iteration: int, questi
         "skipped_images": len(images.skipped),
         **timer.as_metrics(),
     }
-    run.log_metrics({"stage": f"iter{iteration:02d}/curation", "event": "stage_done", "iteration": iteration, **summary})
     return summary
 
 
