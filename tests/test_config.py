@@ -126,3 +126,13 @@ def test_partial_section_keeps_its_role_preset(paths):
     cfg = load_evolve_config(None, ["reasoner.grpo.steps=3"], base=_base(paths))
     assert cfg.reasoner.grpo.steps == 3
     assert cfg.reasoner.grpo.max_completion_length == 4096  # the reasoner's preset, not the generic default
+
+
+@pytest.mark.parametrize("name", ["paper_qwen2_5_vl_3b.yaml", "authors_code.yaml"])
+def test_shipped_configs_are_valid(name, paths):
+    from pathlib import Path
+
+    f = Path(__file__).resolve().parents[1] / "configs" / name
+    overrides = [f"model.path={paths['model']}", f"data.images={paths['images']}", "eval.benchmarks=[]"]
+    cfg = load_evolve_config(f, overrides)
+    assert cfg.iterations >= 1
