@@ -71,7 +71,8 @@ def run_questioner_stage(cfg: EvolveConfig, run: RunFolder, iteration: int, ques
         pixels = images.load_images(items)
         reasoner = load_vlm(reasoner_frozen, dtype=cfg.model.dtype, trust_remote_code=cfg.model.trust_remote_code)
         sampler = make_sampler(reasoner, cfg.sampler.backend, max_batch_tokens=cfg.sampler.max_batch_tokens,
-                               max_batch_rows=cfg.sampler.max_batch_rows)
+                               max_batch_rows=cfg.sampler.max_batch_rows,
+                               progress=False)  # the GRPO step bar already shows progress; no nested bar
     if not pixels:
         from visplay.errors import UserError
 
