@@ -31,7 +31,7 @@ def world(tmp_path_factory):
     from visplay.world.images import write_images
 
     root = tmp_path_factory.mktemp("world")
-    build_base(root / "base", rebuild=False)
+    build_base(root / "base", rebuild=False, check=False, log=lambda m: None)
     write_images(root / "images", 24, seed=3)
     return root
 

@@ -36,7 +36,7 @@ def prepare_world(world_dir: Path, seed: int, n_images: int, benchmark_items: in
     paths = {"base": world_dir / "base", "images": world_dir / "images", "benchmark": world_dir / "benchmark.parquet"}
     if not (paths["base"] / "config.json").exists():
         log("world: copying the shipped tiny base VLM")
-        build_base(paths["base"], rebuild=False)
+        build_base(paths["base"], rebuild=False, check=False, log=log)
     if not paths["images"].exists():
         log(f"world: rendering {n_images} unlabeled images (seed {seed})")
         write_images(paths["images"], n_images, seed=seed)

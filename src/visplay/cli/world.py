@@ -29,8 +29,47 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bench.add_argument("--seed", type=int, default=0, help="benchmark seed (default 0)")
     bench.set_defaults(handler=_benchmark)
 
-    # --- room for `visplay world base` (the warm-started tiny base model) and `visplay world check`
-    # (the same measurements for any model); another part of issue 6 registers them here.
+    base = world.add_parser("base", help="write the warm-started tiny base VLM (the shipped one, or --rebuild)",
+                            description="Copy the tiny base VLM shipped with VisPlay (or train it afresh with "
+                            "--rebuild, up to about 20 minutes on 2 cores), then measure it with the world check.")
+    base.add_argument("--out", required=True, type=Path, help="folder to write the checkpoint to")
+    base.add_argument("--rebuild", action="store_true", help="train afresh from the recipe instead of copying")
+    base.add_argument("--seed", type=int, default=None, help="recipe seed override (only with --rebuild)")
+    base.add_argument("--steps", type=int, default=None, help="training steps override (only with --rebuild)")
+    base.add_argument("--no-check", action="store_true", help="skip the measurements at the end")
+    base.set_defaults(handler=_base)
+
+    check = world.add_parser("check", help="measure any model on the toy world (own vs swapped images, "
+                             "confidence spread, question validity)")
+    check.add_argument("--model", required=True, type=Path, help="model folder")
+    check.add_argument("--items", type=int, default=0, help="benchmark items for the greedy accuracies (0 = all)")
+    check.add_argument("--benchmark", type=Path, default=None, help="benchmark parquet (default: the world's)")
+    check.set_defaults(handler=_check)
+
+
+def _base(args: argparse.Namespace) -> int:
+    from visplay.world.base import build_base
+
+    if (args.seed is not None or args.steps is not None) and not args.rebuild:
+        raise UserError("--seed and --steps only apply with --rebuild")
+    if args.out.exists() and (not args.out.is_dir() or (any(args.out.iterdir()) and not (args.out / "config.json").exists())):
+        raise UserError(f"--out {args.out} exists and is not a model folder; choose a new folder")
+    result = build_base(args.out, rebuild=args.rebuild, seed=args.seed, steps=args.steps, check=not args.no_check)
+    print(f"wrote the toy base model to {result['path']} (recipe {result['recipe_hash']}, "
+          f"{'trained' if result['rebuilt'] else 'copied'} in {result['seconds']:.0f} s)")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from visplay.engines.loading import read_model_config
+    from visplay.world.check import check_model, format_check_report
+
+    read_model_config(args.model)
+    if args.benchmark is not None and not args.benchmark.is_file():
+        raise UserError(f"--benchmark {args.benchmark} does not exist")
+    report = check_model(args.model, n_items=args.items, benchmark=args.benchmark)
+    print(format_check_report(report))
+    return 0
 
 
 def _help(parser: argparse.ArgumentParser) -> int:
