@@ -59,3 +59,21 @@ def test_report_command_errors(tmp_path):
     result = subprocess.run([sys.executable, "-m", "visplay", "report", str(tmp_path / "nope")], capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 2 and "does not exist" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_pseudo_label_accuracy_counts_only_answerable_kept_questions(tmp_path):
+    from visplay.evolve import questions_oracle_accuracy
+
+    base = {"image_id": "a.png", "image": {"bytes": None, "path": "a.png"}, "raw": "", "qtype": None,
+            "questioner_answer": None, "votes": [], "confidence": 0.5, "reason": ""}
+    rows = [
+        dict(base, question="q1", silver_answer="2", kept=True, oracle_answer="2"),     # right
+        dict(base, question="q2", silver_answer="yes", kept=True, oracle_answer="no"),  # wrong
+        dict(base, question="q3", silver_answer="red", kept=True, oracle_answer=None),  # not answerable
+        dict(base, question="q4", silver_answer="1", kept=False, oracle_answer="1", reason="too_easy"),
+        dict(base, question=None, silver_answer=None, kept=False, oracle_answer=None, reason="unparsed"),
+    ]
+    schema = SCHEMA.append(pa.field("oracle_answer", pa.string()))
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp_path / "q.parquet")
+    result = questions_oracle_accuracy(tmp_path / "q.parquet")
+    assert result == {"pseudo_label_accuracy": 0.5, "kept_valid_rate": 2 / 3, "oracle_valid_rate": 3 / 4}

@@ -167,7 +167,13 @@ def benchmark_evaluator(cfg: EvolveConfig) -> Evaluate:
 
 
 def questions_oracle_accuracy(path: Path) -> dict:
-    """Pseudo-label accuracy of a questions.parquet with an oracle column: silver answer vs oracle, on kept rows."""
+    """Oracle view of a questions.parquet with an ``oracle_answer`` column (the toy world; analysis only).
+
+    - ``pseudo_label_accuracy``: kept questions whose silver answer equals the oracle's answer, among kept
+      questions the oracle can answer (an invalid question has no right answer to compare with);
+    - ``kept_valid_rate``: share of kept questions that are valid for the oracle;
+    - ``oracle_valid_rate``: share of parsed questions that are valid for the oracle.
+    """
     import pyarrow.parquet as pq
 
     from visplay.selfplay.answers import same_answer
@@ -177,11 +183,12 @@ def questions_oracle_accuracy(path: Path) -> dict:
         return {}
     rows = table.select(["kept", "silver_answer", "oracle_answer", "question"]).to_pylist()
     kept = [r for r in rows if r["kept"]]
-    valid = [r for r in rows if r["question"] is not None and r["oracle_answer"] is not None]
+    kept_valid = [r for r in kept if r["oracle_answer"] is not None]
     parsed = [r for r in rows if r["question"] is not None]
-    correct = sum(1 for r in kept if r["oracle_answer"] is not None and same_answer(r["silver_answer"], r["oracle_answer"]))
+    valid = [r for r in parsed if r["oracle_answer"] is not None]
+    correct = sum(1 for r in kept_valid if same_answer(r["silver_answer"], r["oracle_answer"]))
     return {
-        "pseudo_label_accuracy": correct / len(kept) if kept else None,
+        "pseudo_label_accuracy": correct / len(kept_valid) if kept_valid else None,
+        "kept_valid_rate": len(kept_valid) / len(kept) if kept else None,
         "oracle_valid_rate": len(valid) / len(parsed) if parsed else None,
     }
-

@@ -38,7 +38,8 @@ COLUMNS = [
     ("pseudo-label acc", "pseudo_label_accuracy", "pct"),
     ("kept", "kept", ""),
     ("candidates", "candidates", ""),
-    ("valid q", "validity", "pct"),
+    ("parsed q", "validity", "pct"),
+    ("oracle-valid q", "oracle_valid_rate", "pct"),
     ("mean conf", "mean_confidence", "f2"),
     ("time", "seconds", "s"),
 ]
