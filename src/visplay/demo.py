@@ -92,6 +92,10 @@ def run_demo(out: str | Path, iterations: int = 3, seed: int = 0, n_images: int 
              log: Callable[[str], None] = print, on_iteration: Callable[[dict], None] | None = None) -> list[dict]:
     """Run the demo into ``out``; returns the table rows (row 0 = the base model)."""
     out = Path(out)
+    if (out / "config.yaml").exists() and not resume:
+        from visplay.errors import UserError
+
+        raise UserError(f"{out} already holds a demo run; add --resume to continue it, or choose another --out")
     paths = prepare_world(out / "world", seed, n_images, benchmark_items, log)
     cfg = demo_config(out, paths, iterations, seed, overrides)
     run = RunFolder(out)
