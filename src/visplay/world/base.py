@@ -58,7 +58,7 @@ class BaseRecipe:
     """Architecture handed to the tiny model factory."""
     size: TinySize = TinySize()
     """Model widths (the factory's ``S`` by default)."""
-    steps: int = 1200
+    steps: int = 2000
     """Optimizer steps (the build is budgeted by steps, not seconds: CPU step time varies +-30%)."""
     batch_size: int = 32
     """Sequences per step (each with its own fresh scene)."""
@@ -77,7 +77,7 @@ class BaseRecipe:
     """Share of the batch spent on describe-the-scene after the warm-up ..."""
     describe_end: float = 0.1
     """... decaying linearly to this share at the last step."""
-    questioner_share: float = 0.3
+    questioner_share: float = 0.5
     """Share of the role examples (those not spent on describe) that train the questioner; the rest, the reasoner."""
     easy_steps: int = 400
     """Curriculum: scenes of 1-2 objects for the first ``easy_steps`` steps, then the world's own mix."""
