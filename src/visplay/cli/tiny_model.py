@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from visplay.errors import UserError
@@ -48,12 +49,6 @@ def _count_params(path: Path) -> int:
     for f in path.glob("*.safetensors"):
         with safe_open(str(f), framework="pt") as handle:
             for name in handle.keys():
-                total += _prod(handle.get_slice(name).get_shape())
+                total += math.prod(handle.get_slice(name).get_shape())
     return total
 
-
-def _prod(shape) -> int:
-    out = 1
-    for s in shape:
-        out *= s
-    return out

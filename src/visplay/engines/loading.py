@@ -155,6 +155,15 @@ def load_vlm(
     return LoadedVLM(model=model, processor=processor, path=path)
 
 
+def free_memory() -> None:
+    """Release a dropped model's memory now (before the next model loads), on CPU and GPU."""
+    import gc
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def save_vlm(model, processor, out_dir: str | Path) -> Path:
     """Save a plain HF checkpoint: weights, config, generation config, tokenizer, image processor, template.
 

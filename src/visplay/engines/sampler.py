@@ -11,7 +11,6 @@ Backends:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Protocol, Sequence
 

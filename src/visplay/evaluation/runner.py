@@ -321,7 +321,7 @@ def evaluate_with_sampler(sampler, model_dir: str | Path, datasets: list[Benchma
 def evaluate_model(model_dir: str | Path, specs: list[BenchmarkSpec], out_root: str | Path, settings: EvalSettings,
                    datasets: list[BenchmarkData] | None = None) -> list[dict]:
     """Load one model folder and evaluate it on every benchmark; returns one summary per benchmark."""
-    from visplay.engines.loading import load_vlm, read_model_config
+    from visplay.engines.loading import free_memory, load_vlm, read_model_config
     from visplay.engines.sampler import HFSampler
 
     model_dir = Path(model_dir)
@@ -333,20 +333,8 @@ def evaluate_model(model_dir: str | Path, specs: list[BenchmarkSpec], out_root: 
         return evaluate_with_sampler(sampler, model_dir, datasets, out_root, settings)
     finally:
         del sampler, loaded
-        _free_memory()
+        free_memory()
 
-
-def _free_memory() -> None:
-    import gc
-
-    gc.collect()
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    except ImportError:  # pragma: no cover
-        pass
 
 
 def run_models(run_dir: str | Path) -> list[tuple[str, Path]]:

@@ -1,15 +1,12 @@
-"""What the three stages share: picking images, timing, and the frozen-model sampler."""
+"""What the three stages share: picking images and timing phases."""
 
 from __future__ import annotations
 
 import contextlib
-import gc
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
-
-import torch
+from typing import Iterator
 
 from visplay.data.images import ImageItem, ImageSource
 
@@ -41,12 +38,3 @@ def pick_images(source: ImageSource, count: int, seed: int, salt: str) -> list[I
     return [source[i] for i in picked]
 
 
-def load_pixels(source: ImageSource, items: Sequence[ImageItem]):
-    """Decode ``items``; unreadable images are skipped and counted on ``source.skipped``."""
-    return source.load_images(items)
-
-
-def free_memory() -> None:
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()

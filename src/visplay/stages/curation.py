@@ -20,14 +20,14 @@ import pyarrow.parquet as pq
 
 from visplay.config import EvolveConfig
 from visplay.data.images import ImageSource
-from visplay.engines.loading import load_vlm
+from visplay.engines.loading import free_memory, load_vlm
 from visplay.engines.sampler import SampleRequest, make_sampler
 from visplay.io import atomic_path
 from visplay.runfolder import RunFolder
 from visplay.selfplay.answers import extract_boxed, majority_vote
 from visplay.selfplay.curation import drop_reason
 from visplay.selfplay.prompts import parse_question, questioner_messages, reasoner_messages
-from visplay.stages.common import StageTimer, free_memory, pick_images
+from visplay.stages.common import StageTimer, pick_images
 
 log = logging.getLogger(__name__)
 

@@ -15,13 +15,14 @@ from pathlib import Path
 from visplay.config import EvolveConfig
 from visplay.data.images import ImageSource
 from visplay.engines.grpo import train_grpo
-from visplay.engines.loading import load_vlm
+from visplay.engines.loading import free_memory, load_vlm
 from visplay.engines.sampler import SampleRequest, make_sampler
+from visplay.errors import UserError
 from visplay.runfolder import RunFolder
 from visplay.selfplay.answers import extract_boxed, majority_vote
 from visplay.selfplay.prompts import parse_question, questioner_messages, reasoner_messages
 from visplay.selfplay.rewards import questioner_rewards
-from visplay.stages.common import StageTimer, free_memory, pick_images
+from visplay.stages.common import StageTimer, pick_images
 
 log = logging.getLogger(__name__)
 
@@ -69,14 +70,12 @@ def run_questioner_stage(cfg: EvolveConfig, run: RunFolder, iteration: int, ques
     with timer.phase("load"):
         items = pick_images(images, settings.prompts_needed, cfg.seed, f"questioner-{iteration}")
         pixels = images.load_images(items)
+        if not pixels:
+            raise UserError(f"no readable images in {images.description}")
         reasoner = load_vlm(reasoner_frozen, dtype=cfg.model.dtype, trust_remote_code=cfg.model.trust_remote_code)
         sampler = make_sampler(reasoner, cfg.sampler.backend, max_batch_tokens=cfg.sampler.max_batch_tokens,
                                max_batch_rows=cfg.sampler.max_batch_rows,
                                progress=False)  # the GRPO step bar already shows progress; no nested bar
-    if not pixels:
-        from visplay.errors import UserError
-
-        raise UserError(f"no readable images in {images.description}")
     examples = [{"prompt": questioner_messages(cfg.model.prompt_style), "image": image, "image_id": item.image_id}
                 for item, image in pixels]
     reward = VoteReward(sampler, cfg, seed)

@@ -33,8 +33,11 @@ def run_reasoner_stage(cfg: EvolveConfig, run: RunFolder, iteration: int, reason
     timer = StageTimer()
     with timer.phase("load"):
         examples = []
+        decoded: dict[str, object] = {}  # image_id -> image; an image carries several kept questions
         for row in kept:
-            image = decode_image(row["image"])
+            image = decoded.get(row["image_id"])
+            if image is None:
+                image = decoded[row["image_id"]] = decode_image(row["image"])
             examples.append({
                 "prompt": reasoner_messages(row["question"], cfg.model.prompt_style),
                 "image": image,

@@ -159,10 +159,8 @@ def _objects(scene):
     return scene.objects if hasattr(scene, "objects") else scene
 
 
-SHAPES = ("circle", "square", "triangle")
-COLORS = ("red", "green", "blue", "yellow", "purple", "orange")
-SIZES = ("small", "large")
-GRID = 4
+from visplay.world.scenes import COLORS, GRID, SHAPES, SIZES  # noqa: E402  (the world's own vocabulary)
+
 EASY_OBJECTS = (1, 2)
 PROBE_SCALE = 10.0
 
