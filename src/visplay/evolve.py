@@ -22,6 +22,7 @@ import yaml
 from visplay.config import EvolveConfig
 from visplay.configuration import to_dict, to_yaml
 from visplay.data.images import open_image_source
+from visplay.engines.loading import read_model_config
 from visplay.errors import UserError
 from visplay.io import atomic_dir, write_text_atomic
 from visplay.runfolder import RunFolder
@@ -100,6 +101,7 @@ def evolve(cfg: EvolveConfig, out: str | Path, resume: bool = False, hooks: Hook
     if image_root is None and Path(cfg.data.images).is_dir() and not any(Path(cfg.data.images).glob("*.parquet")):
         image_root = Path(cfg.data.images)
     base = Path(cfg.model.path)
+    read_model_config(base)  # a wrong model folder is reported before any image is read
     rows = []
     for iteration in range(1, cfg.iterations + 1):
         q_prev = base if iteration == 1 else run.questioner_dir(iteration - 1)
