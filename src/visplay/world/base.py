@@ -4,11 +4,15 @@ The base model is a tiny Qwen2.5-VL (from :func:`visplay.engines.tiny.build_tiny
 1.4 M parameters) trained by supervised fine-tuning on fresh world scenes every step, for both self-play roles
 with the compact prompts of :mod:`visplay.selfplay.prompts`:
 
-- questioner: image -> ``<type>T</type><question>Q</question><answer>A</answer>``;
-- reasoner: image + question -> ``<think>I see N objects.</think> \\boxed{A}`` (one perceptual fact, short);
+- questioner: image -> ``<type>T</type><question>Q</question><answer>A</answer>``, learned from questions
+  that are valid on the very scene it sees (:func:`visplay.world.examples.generate_question`), mostly of the
+  families that are valid on any scene (see ``BaseRecipe.questioner_families``);
+- reasoner: image + question -> ``<think>groups</think> \\boxed{A}``: the count of every group the question
+  names (or the one object it refers to, or the cells of the objects it relates), then the answer
+  (:func:`reasoner_thought`);
 - an auxiliary describe-the-scene task (image + "Describe the image." -> :func:`visplay.world.scenes.describe`).
 
-What makes it see (measured on 2 CPU cores; see the report in the issue thread for all numbers):
+What makes it see (measured on 2 CPU cores; numbers in the README's Status and the issue thread):
 
 1. **No higher learning rate for the vision tower.** AdamW's steps do not depend on gradient size, so a 3x
    vision learning rate (the probe's idea) blew the merged-token norms up from 0.5 to ~50 in 50 steps and
@@ -20,6 +24,16 @@ What makes it see (measured on 2 CPU cores; see the report in the issue thread f
    decodable within 50 steps; describe colour accuracy at step 250 rose from 42% to 80% with it. A plain
    linear probe instead rewarded ever larger features (norm 60) and did not help.
 4. Balanced answers per question string (the world's sampler), so priors alone sit near chance.
+
+What is known about where it fails: on the shipped model's own merged vision tokens a logistic-regression
+probe reads each cell's object type (shape, colour, size) with 100% accuracy on fresh scenes, but the cell
+itself (position) only 13% (chance 6%): the vision tower is translation-equivariant and the background is
+zero, so position reaches the language model only through M-RoPE. The remaining errors are on the
+language side: the reasoner often copies the question's group wrongly into its thought ("purple objects" ->
+"orange objects") or draws the wrong answer from correct counts. Things tried at 1200 steps that gave no
+measurable gain (all within +3 to +6 points of lift, the noise of a 300-item check): the question before
+the image, an auxiliary per-image-token "is this asked about" probe, faint per-cell background tints that
+make position visible to the vision tower.
 
 The model is imperfect on purpose (short training), so self-evolution has headroom. :func:`build_base`
 copies the shipped checkpoint (``assets/base``) or, with ``rebuild=True``, trains it afresh from
@@ -58,7 +72,7 @@ class BaseRecipe:
     """Architecture handed to the tiny model factory."""
     size: TinySize = TinySize()
     """Model widths (the factory's ``S`` by default)."""
-    steps: int = 2000
+    steps: int = 3400
     """Optimizer steps (the build is budgeted by steps, not seconds: CPU step time varies +-30%)."""
     batch_size: int = 32
     """Sequences per step (each with its own fresh scene)."""
@@ -81,16 +95,27 @@ class BaseRecipe:
     """Share of the role examples (those not spent on describe) that train the questioner; the rest, the reasoner."""
     easy_steps: int = 400
     """Curriculum: scenes of 1-2 objects for the first ``easy_steps`` steps, then the world's own mix."""
-    reasoner_think: str = "count"
-    """What the reasoner's ``<think>`` holds: "count" (``I see N objects.``, short) or "describe" (the scene's
-    description, then the answer: a chain of thought in the describe task's words; longer outputs)."""
+    reasoner_think: str = "groups"
+    """What the reasoner's ``<think>`` holds: "groups" (the count of every group the question names, or the
+    one object it refers to, then the answer: see :func:`reasoner_thought`), "count" (``I see N objects.``)
+    or "describe" (the scene's description)."""
+    questioner_source: str = "scene"
+    """Where questioner examples come from: "scene" (:func:`visplay.world.examples.generate_question` on a
+    fresh scene: questions valid on the image it sees) or "balanced" (the reasoner's answer-balanced sampler,
+    whose attribute and spatial questions fit the scene only by construction)."""
+    questioner_families: tuple = (("counting", 0.2), ("existence", 0.2), ("comparison", 0.2),
+                                  ("arithmetic", 0.2), ("attribute", 0.12), ("spatial", 0.08))
+    """Family weights of the questioner's examples (source "scene"). Counting, existence, comparison and
+    arithmetic questions are valid on every scene; attribute and spatial ones only when the model sees which
+    object is unique, so they get less weight."""
     questioner_max_words: int = 0
     """The questioner is trained only on questions of at most this many words (0 = all): a smaller language
     to learn, so its samples at temperature 1 stay well-formed (valid for the oracle). Keeps counting,
     existence, attribute and comparison, and some arithmetic and spatial questions."""
-    threads: int = 1
+    threads: int = 2
     """CPU threads for training: fixed, so a rebuild reduces in the same order (bit-for-bit as far as CPU
-    torch allows), and a busy 2-core machine does not thrash (2 threads measured 3-10x slower under load)."""
+    torch allows). On an idle 2-core machine 2 threads ran a step in 0.27 s against 0.45 s for 1, with
+    identical losses; on a busy one they thrash (measured 3-10x slower under load): build on an idle one."""
     vocab_size: int = 1024
     """Tokenizer vocabulary (trained offline on the world's texts so words are single tokens)."""
     probe_weight: float = 1.0
@@ -116,7 +141,8 @@ def _world():
     from visplay.world import examples, grammar, render, scenes
 
     return types.SimpleNamespace(sample_scene=scenes.sample_scene, render=render.render, describe=scenes.describe,
-                                 sample_example=examples.sample_example, FAMILIES=grammar.FAMILIES)
+                                 sample_example=examples.sample_example, generate_question=examples.generate_question,
+                                 FAMILIES=grammar.FAMILIES)
 
 
 def questioner_target(qtype: str, question: str, answer: str) -> str:
@@ -145,6 +171,7 @@ def tokenizer_corpus(world, n: int = 3000, seed: int = 12345) -> list[str]:
         ex = world.sample_example(rng)
         lines.append(questioner_target(ex.qtype, ex.question, ex.answer))
         lines.append(reasoner_target(_n_objects(ex.scene), ex.answer))
+        lines.append(reasoner_output(reasoner_thought(ex.query, ex.scene), ex.answer))
         if i % 3 == 0:
             lines.append(world.describe(ex.scene))
     lines.append(DESCRIBE_PROMPT)
@@ -184,22 +211,100 @@ class Item:
     scene: object = None
 
 
-def make_item(world, rng: random.Random, task: str, easy: bool, think: str = "count", max_words: int = 0) -> Item:
+def reasoner_thought(query, scene) -> str:
+    """The reasoner's short chain of thought for ``query`` on ``scene`` (recipe ``reasoner_think="groups"``).
+
+    Every counting-like family (counting, existence, comparison, arithmetic) goes through one shared
+    skill, counting the objects of a described group, and the answer then follows from the counts in
+    text; an attribute question first names the one object it refers to, in full; a spatial one names
+    the cells of the objects it relates. One skill trained by four families is what lets a tiny model
+    learn to look (the answer token alone is one bit of supervision per example).
+
+    >>> from visplay.world.grammar import Arith, Attribute, Count, Desc, Relation
+    >>> from visplay.world.scenes import Obj, Scene
+    >>> s = Scene((Obj("circle", "red", "large", 0, 1), Obj("square", "blue", "small", 2, 0)))
+    >>> reasoner_thought(Count(Desc(color="red")), s)
+    'red objects: 1'
+    >>> reasoner_thought(Arith("total", Desc(shape="circle"), Desc(shape="triangle")), s)
+    'circles: 1, triangles: 0'
+    >>> reasoner_thought(Attribute("color", Desc(shape="square")), s)
+    'the square: small blue square'
+    >>> reasoner_thought(Relation("left", Desc(shape="square"), Desc(color="red")), s)
+    'square: row 3 col 1, red object: row 1 col 2'
+    """
+    from visplay.world.grammar import Arith, Attribute, Compare, Count, Exist, Relation, RelQuery
+    from visplay.world.oracle import in_relation
+
+    objects = _objects(scene)
+
+    def count(desc) -> str:
+        return f"{desc.plural()}: {sum(desc.matches(o) for o in objects)}"
+
+    def name(o) -> str:
+        return f"{o.size} {o.color} {o.shape}"
+
+    def where(desc) -> str:
+        found = [o for o in objects if desc.matches(o)]
+        cells = " and ".join(f"row {o.row + 1} col {o.col + 1}" for o in found) or "none"
+        return f"{desc.singular()}: {cells}"
+
+    if isinstance(query, (Count, Exist)):
+        return count(query.desc)
+    if isinstance(query, (Compare, Arith)):
+        return f"{count(query.a)}, {count(query.b)}"
+    if isinstance(query, Attribute):
+        found = [name(o) for o in objects if query.desc.matches(o)]
+        return f"the {query.desc.singular()}: {' and '.join(found) or 'none'}"
+    if isinstance(query, Relation):
+        return f"{where(query.a)}, {where(query.b)}"
+    if isinstance(query, RelQuery):
+        anchors = [o for o in objects if query.anchor.matches(o)]
+        hits = [name(o) for o in objects if anchors and query.subject.matches(o) and o is not anchors[0]
+                and in_relation(o, query.rel, anchors[0])]
+        return f"{where(query.anchor)}, {query.rel} it: {' and '.join(hits) or 'none'}"
+    raise TypeError(f"not a query: {query!r}")
+
+
+def reasoner_output(thought: str, answer: str) -> str:
+    """``<think>thought</think> \\boxed{answer}``.
+
+    >>> reasoner_output("red objects: 1", "1")
+    '<think>red objects: 1</think> \\\\boxed{1}'
+    """
+    return f"<think>{thought}</think> \\boxed{{{answer}}}"
+
+
+def make_item(world, rng: random.Random, task: str, easy: bool, recipe: BaseRecipe = RECIPE) -> Item:
     """One training sequence of ``task`` on a fresh scene (1-2 objects when ``easy``)."""
     from visplay.selfplay.prompts import questioner_messages, reasoner_messages
 
+    n_objects = (EASY_OBJECTS[0], EASY_OBJECTS[-1]) if easy else None
     if task == "describe":
         scene = world.sample_scene(rng, rng.choice(EASY_OBJECTS) if easy else None)
         msgs = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": DESCRIBE_PROMPT}]}]
         return Item(msgs, world.render(scene), world.describe(scene), task, scene)
-    ex = world.sample_example(rng, n_objects=(EASY_OBJECTS[0], EASY_OBJECTS[-1]) if easy else None)
-    while task == "questioner" and max_words and len(ex.question.split()) > max_words:
-        ex = world.sample_example(rng, n_objects=(EASY_OBJECTS[0], EASY_OBJECTS[-1]) if easy else None)
+    if task == "questioner" and recipe.questioner_source == "scene":
+        families, weights = zip(*recipe.questioner_families)
+        while True:
+            scene = world.sample_scene(rng, rng.choice(EASY_OBJECTS) if easy else None)
+            try:
+                ex = world.generate_question(rng, scene, rng.choices(families, weights)[0])
+            except ValueError:  # e.g. spatial on a one-object scene
+                continue
+            if not recipe.questioner_max_words or len(ex.question.split()) <= recipe.questioner_max_words:
+                break
+        return Item(questioner_messages("compact"), world.render(ex.scene),
+                    questioner_target(ex.qtype, ex.question, ex.answer), task, ex.scene)
+    ex = world.sample_example(rng, n_objects=n_objects)
+    while task == "questioner" and recipe.questioner_max_words and len(ex.question.split()) > recipe.questioner_max_words:
+        ex = world.sample_example(rng, n_objects=n_objects)
     if task == "questioner":
         return Item(questioner_messages("compact"), world.render(ex.scene),
                     questioner_target(ex.qtype, ex.question, ex.answer), task, ex.scene)
-    if think == "describe":
-        target = f"<think>{world.describe(ex.scene)}</think> \\boxed{{{ex.answer}}}"
+    if recipe.reasoner_think == "groups":
+        target = reasoner_output(reasoner_thought(ex.query, ex.scene), ex.answer)
+    elif recipe.reasoner_think == "describe":
+        target = reasoner_output(world.describe(ex.scene), ex.answer)
     else:
         target = reasoner_target(_n_objects(ex.scene), ex.answer)
     return Item(reasoner_messages(ex.question, "compact"), world.render(ex.scene), target, task, ex.scene)
@@ -240,7 +345,8 @@ def recipe_hash(recipe: BaseRecipe = RECIPE) -> str:
     """
     h = hashlib.sha256()
     h.update(json.dumps(recipe.to_dict(), sort_keys=True).encode())
-    for fn in (questioner_target, reasoner_target, tokenizer_corpus, make_item, collate, cell_labels,
+    for fn in (questioner_target, reasoner_target, reasoner_thought, reasoner_output, tokenizer_corpus, make_item,
+               collate, cell_labels,
                _task_mix, _lr_factor, train_base, _train):
         h.update(inspect.getsource(fn).encode())
     return h.hexdigest()[:16]
@@ -319,15 +425,17 @@ def train_base(out_dir: str | Path, recipe: BaseRecipe = RECIPE, log: Callable[[
     ``eval_fn(model, processor, step)`` runs every ``eval_every`` steps (experiments; not part of the recipe).
     """
     world = world or _world()
+    # Hashed before training: the hash reads the source files, which may be edited while a build runs.
+    digest = recipe_hash(recipe)
     threads = torch.get_num_threads()
     torch.set_num_threads(recipe.threads)
     try:
-        return _train(out_dir, recipe, log, world, eval_every, eval_fn)
+        return _train(out_dir, recipe, log, world, eval_every, eval_fn, digest)
     finally:
         torch.set_num_threads(threads)
 
 
-def _train(out_dir, recipe, log, world, eval_every, eval_fn) -> Path:
+def _train(out_dir, recipe, log, world, eval_every, eval_fn, digest) -> Path:
     import tempfile
 
     from tqdm.auto import tqdm
@@ -351,6 +459,9 @@ def _train(out_dir, recipe, log, world, eval_every, eval_fn) -> Path:
     opt = torch.optim.AdamW([{"params": other, "lr": recipe.lr}, {"params": visual, "lr": recipe.lr * recipe.vision_lr_mult}],
                             weight_decay=recipe.weight_decay, betas=(0.9, 0.98))
     base_lrs = [g["lr"] for g in opt.param_groups]
+    # The probe reads the merged vision tokens of the model's own forward pass (no second vision pass).
+    captured = {}
+    hook = model.model.visual.register_forward_hook(lambda mod, inp, out: captured.__setitem__("feats", out.pooler_output))
     rng = random.Random(recipe.seed)
     t0 = time.time()
     bar = tqdm(range(recipe.steps), desc="base model", unit="step", leave=False)
@@ -362,16 +473,14 @@ def _train(out_dir, recipe, log, world, eval_every, eval_fn) -> Path:
         for _ in range(recipe.batch_size):
             u = rng.random()
             task = "describe" if u < describe_p else "questioner" if u < describe_p + questioner_p else "reasoner"
-            items.append(make_item(world, rng, task, step < recipe.easy_steps, recipe.reasoner_think,
-                                   recipe.questioner_max_words))
+            items.append(make_item(world, rng, task, step < recipe.easy_steps, recipe))
         batch = collate(processor, items)
         for g, base in zip(opt.param_groups, base_lrs):
             g["lr"] = base * _lr_factor(recipe, step)
         out = model(**batch)
         total = out.loss
         if recipe.probe_weight > 0 and step < recipe.probe_steps:
-            feats = model.model.get_image_features(batch["pixel_values"], batch["image_grid_thw"]).pooler_output
-            feats = torch.cat(list(feats))  # (batch * 16, hidden), cells in row-major order
+            feats = captured.pop("feats")  # (batch * 16, hidden), cells in row-major order
             target = torch.tensor([c for it in items for c in cell_labels(it.scene)])
             # A cosine classifier on unit-norm features: a plain linear probe rewards ever larger features
             # (measured: token norms 0.5 -> 60 in 50 steps, and no colour learned).
@@ -394,9 +503,10 @@ def _train(out_dir, recipe, log, world, eval_every, eval_fn) -> Path:
             eval_fn(model, processor, step + 1)
             model.train()
     bar.close()
+    hook.remove()
     model.eval()
     out_dir = Path(out_dir)
     save_vlm(model, processor, out_dir)
-    (out_dir / HASH_FILE).write_text(json.dumps({"recipe_hash": recipe_hash(recipe), "recipe": recipe.to_dict(),
+    (out_dir / HASH_FILE).write_text(json.dumps({"recipe_hash": digest, "recipe": recipe.to_dict(),
                                                  "train_seconds": round(time.time() - t0, 1)}, indent=2) + "\n")
     return out_dir

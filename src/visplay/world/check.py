@@ -94,6 +94,8 @@ def check_model(model_dir: str | Path, n_items: int = 0, seed: int | None = None
     from visplay.selfplay.prompts import parse_question, questioner_messages, reasoner_messages
     from visplay.world import benchmark as bm
     from visplay.world.oracle import oracle_answer
+    from visplay.world.oracle import parse_question as parse_query
+    from visplay.world.scenes import DIMENSIONS
     from visplay.world.render import render
     from visplay.world.scenes import sample_scene
 
@@ -125,6 +127,17 @@ def check_model(model_dir: str | Path, n_items: int = 0, seed: int | None = None
             "blind": blind.per_family.get(fam),
         }
     report["accuracy"] = {"own": _acc(own), "swapped": _acc(swapped), "blind": blind.accuracy, "chance": blind.chance}
+    # attribute questions by what they ask (colour, shape or size), each next to its chance level
+    by_dim: dict = defaultdict(list)
+    for i, r in enumerate(rows):
+        query = parse_query(r["question"]) if r["family"] == "attribute" else None
+        if query is not None and hasattr(query, "dim"):
+            by_dim[query.dim].append(i)
+    report["attribute_by_dim"] = {
+        dim: {"n": len(idx), "own": _acc([own[i] for i in idx]), "swapped": _acc([swapped[i] for i in idx]),
+              "chance": 1 / len(DIMENSIONS[dim])}
+        for dim, idx in sorted(by_dim.items())
+    }
     report["per_family"] = per_family
     log(f"greedy accuracy measured on {n} items ({time.time() - t0:.0f}s)")
 
@@ -221,6 +234,11 @@ def format_check_report(report: dict) -> str:
                  f"{(acc['own'] - acc['swapped']) * 100:>+7.1f}{pct(acc['blind']):>7}")
     lines.append(f"(greedy accuracy in %; swapped = each item answered on another item's image; blind = the most "
                  f"frequent training answer of each exact question string; uniform guessing: {pct(acc['chance']).strip()}%)")
+    dims = report.get("attribute_by_dim") or {}
+    if dims:
+        lines.append("attribute questions by what they ask (own / swapped, chance): " + ", ".join(
+            f"{dim} {pct(v['own']).strip()} / {pct(v['swapped']).strip()} ({pct(v['chance']).strip()})"
+            for dim, v in dims.items()))
     c = report["confidence"]
     lines += ["", f"confidence ({c['n_samples']} samples at temperature 1, first {c['n_items']} items): "
                   f"mean {c['mean']:.2f}  sd {c['std']:.2f}  min {c['min']:.2f}  median {c['median']:.2f}  "
