@@ -125,6 +125,17 @@ class BaseRecipe:
     probe_steps: int = 10**9
     """The probe loss is used for this many steps."""
 
+    def __post_init__(self) -> None:
+        if self.reasoner_think not in ("groups", "count", "describe"):
+            raise ValueError(f"reasoner_think must be groups, count or describe, not {self.reasoner_think!r}")
+        if self.questioner_source not in ("scene", "balanced"):
+            raise ValueError(f"questioner_source must be scene or balanced, not {self.questioner_source!r}")
+        from visplay.world.grammar import FAMILIES
+
+        unknown = [f for f, _ in self.questioner_families if f not in FAMILIES]
+        if unknown or not self.questioner_families or any(w < 0 for _, w in self.questioner_families):
+            raise ValueError(f"questioner_families must give families of {FAMILIES} non-negative weights")
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -217,8 +228,10 @@ def reasoner_thought(query, scene) -> str:
     Every counting-like family (counting, existence, comparison, arithmetic) goes through one shared
     skill, counting the objects of a described group, and the answer then follows from the counts in
     text; an attribute question first names the one object it refers to, in full; a spatial one names
-    the cells of the objects it relates. One skill trained by four families is what lets a tiny model
-    learn to look (the answer token alone is one bit of supervision per example).
+    the cells of the objects it relates. The intent: one skill trained by four families, and more than
+    the answer token's one bit of supervision per example. (The shipped model, with this thought and 3400
+    steps, lifts five families by 10+ points; the previous one, with ``I see N objects.`` and 2000 steps,
+    three. The two changes were not measured apart.)
 
     >>> from visplay.world.grammar import Arith, Attribute, Count, Desc, Relation
     >>> from visplay.world.scenes import Obj, Scene
@@ -341,15 +354,41 @@ def collate(processor, items: list[Item]) -> dict:
 def recipe_hash(recipe: BaseRecipe = RECIPE) -> str:
     """Hash of the recipe config and of the code that turns it into weights (targets, batches, the loop).
 
-    Only the training functions' source is hashed, so editing a docstring elsewhere keeps the hash.
+    The training functions are hashed as syntax trees without their docstrings: editing a docstring, a
+    comment or the layout keeps the hash; changing what the code does changes it.
     """
     h = hashlib.sha256()
     h.update(json.dumps(recipe.to_dict(), sort_keys=True).encode())
     for fn in (questioner_target, reasoner_target, reasoner_thought, reasoner_output, tokenizer_corpus, make_item,
-               collate, cell_labels,
-               _task_mix, _lr_factor, train_base, _train):
-        h.update(inspect.getsource(fn).encode())
+               collate, cell_labels, _task_mix, _lr_factor, train_base, _train):
+        h.update(_code_fingerprint(fn).encode())
     return h.hexdigest()[:16]
+
+
+def _code_fingerprint(fn) -> str:
+    """``fn``'s syntax tree, docstrings dropped, as text (see :func:`source_fingerprint`)."""
+    return source_fingerprint(inspect.getsource(fn))
+
+
+def source_fingerprint(source: str) -> str:
+    """The syntax tree of ``source`` without docstrings, as text: blind to docstrings, comments and layout.
+
+    >>> source_fingerprint("def f(x):\\n    'Doc.'\\n    return x + 1  # why") == source_fingerprint("def f(x): return x + 1")
+    True
+    >>> source_fingerprint('def f(x): return x + 1') == source_fingerprint('def f(x): return x + 2')
+    False
+    """
+    import ast
+    import textwrap
+
+    tree = ast.parse(textwrap.dedent(source))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
 
 
 def shipped_recipe() -> dict:
