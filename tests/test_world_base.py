@@ -135,7 +135,7 @@ def test_reasoner_thought_leads_to_the_oracle_answer():
         elif isinstance(q, Attribute):
             named = thought.split(": ", 1)[1]
             assert " and " not in named and ex.answer in named.split(), thought
-        else:  # spatial: both referenced objects are located, one cell each
+        else:  # spatial: the first object it relates is found and located
             assert thought.count("row ") >= 1 and "none" not in thought.split(", ")[0], thought
     assert len(seen) == 7  # every query kind was exercised
 

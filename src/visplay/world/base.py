@@ -25,12 +25,14 @@ What makes it see (measured on 2 CPU cores; numbers in the README's Status and t
    linear probe instead rewarded ever larger features (norm 60) and did not help.
 4. Balanced answers per question string (the world's sampler), so priors alone sit near chance.
 
-What is known about where it fails: on the shipped model's own merged vision tokens a logistic-regression
-probe reads each cell's object type (shape, colour, size) with 100% accuracy on fresh scenes, but the cell
-itself (position) only 13% (chance 6%): the vision tower is translation-equivariant and the background is
-zero, so position reaches the language model only through M-RoPE. The remaining errors are on the
-language side: the reasoner often copies the question's group wrongly into its thought ("purple objects" ->
-"orange objects") or draws the wrong answer from correct counts. Things tried at 1200 steps that gave no
+What is known about where it fails: on the previous base model's merged vision tokens (2000 steps) a
+logistic-regression probe read each cell's object type (shape, colour, size) with 100% accuracy on fresh
+scenes, but the cell itself (position) only 13% (chance 6%): the vision tower is translation-equivariant and
+the background is zero, so position reaches the language model only through M-RoPE. The errors were on the
+language side: at 1200 steps the reasoner often copied the question's group wrongly into its thought
+("purple objects" -> "orange objects"). On the shipped model, comparison stays at the blind level: both
+counts of its thought were exact on 59 of 200 held-out items, and the yes/no drawn from exact counts was
+right on only 31 of those 59. Things tried at 1200 steps that gave no
 measurable gain (all within +3 to +6 points of lift, the noise of a 300-item check): the question before
 the image, an auxiliary per-image-token "is this asked about" probe, faint per-cell background tints that
 make position visible to the vision tower.
@@ -171,7 +173,7 @@ def reasoner_target(n_objects: int, answer: str) -> str:
     >>> reasoner_target(3, "red")
     '<think>I see 3 objects.</think> \\\\boxed{red}'
     """
-    return f"<think>I see {n_objects} object{'' if n_objects == 1 else 's'}.</think> \\boxed{{{answer}}}"
+    return reasoner_output(f"I see {n_objects} object{'' if n_objects == 1 else 's'}.", answer)
 
 
 def tokenizer_corpus(world, n: int = 3000, seed: int = 12345) -> list[str]:
@@ -200,6 +202,7 @@ def _objects(scene):
 from visplay.world.scenes import COLORS, GRID, SHAPES, SIZES  # noqa: E402  (the world's own vocabulary)
 
 EASY_OBJECTS = (1, 2)
+EASY_RANGE = (EASY_OBJECTS[0], EASY_OBJECTS[-1])  # the same, as sample_example's n_objects range
 PROBE_SCALE = 10.0
 
 
@@ -287,33 +290,36 @@ def reasoner_output(thought: str, answer: str) -> str:
     return f"<think>{thought}</think> \\boxed{{{answer}}}"
 
 
-def make_item(world, rng: random.Random, task: str, easy: bool, recipe: BaseRecipe = RECIPE) -> Item:
-    """One training sequence of ``task`` on a fresh scene (1-2 objects when ``easy``)."""
-    from visplay.selfplay.prompts import questioner_messages, reasoner_messages
-
-    n_objects = (EASY_OBJECTS[0], EASY_OBJECTS[-1]) if easy else None
-    if task == "describe":
-        scene = world.sample_scene(rng, rng.choice(EASY_OBJECTS) if easy else None)
-        msgs = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": DESCRIBE_PROMPT}]}]
-        return Item(msgs, world.render(scene), world.describe(scene), task, scene)
-    if task == "questioner" and recipe.questioner_source == "scene":
-        families, weights = zip(*recipe.questioner_families)
-        while True:
+def questioner_example(world, rng: random.Random, easy: bool, recipe: BaseRecipe = RECIPE):
+    """One questioner training example (an ``Example``), from ``recipe.questioner_source``, at most
+    ``recipe.questioner_max_words`` words long (0 = any length)."""
+    families, weights = zip(*recipe.questioner_families)
+    while True:
+        if recipe.questioner_source == "scene":
             scene = world.sample_scene(rng, rng.choice(EASY_OBJECTS) if easy else None)
             try:
                 ex = world.generate_question(rng, scene, rng.choices(families, weights)[0])
             except ValueError:  # e.g. spatial on a one-object scene
                 continue
-            if not recipe.questioner_max_words or len(ex.question.split()) <= recipe.questioner_max_words:
-                break
-        return Item(questioner_messages("compact"), world.render(ex.scene),
-                    questioner_target(ex.qtype, ex.question, ex.answer), task, ex.scene)
-    ex = world.sample_example(rng, n_objects=n_objects)
-    while task == "questioner" and recipe.questioner_max_words and len(ex.question.split()) > recipe.questioner_max_words:
-        ex = world.sample_example(rng, n_objects=n_objects)
+        else:
+            ex = world.sample_example(rng, n_objects=EASY_RANGE if easy else None)
+        if not recipe.questioner_max_words or len(ex.question.split()) <= recipe.questioner_max_words:
+            return ex
+
+
+def make_item(world, rng: random.Random, task: str, easy: bool, recipe: BaseRecipe = RECIPE) -> Item:
+    """One training sequence of ``task`` on a fresh scene (1-2 objects when ``easy``)."""
+    from visplay.selfplay.prompts import questioner_messages, reasoner_messages
+
+    if task == "describe":
+        scene = world.sample_scene(rng, rng.choice(EASY_OBJECTS) if easy else None)
+        msgs = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": DESCRIBE_PROMPT}]}]
+        return Item(msgs, world.render(scene), world.describe(scene), task, scene)
     if task == "questioner":
+        ex = questioner_example(world, rng, easy, recipe)
         return Item(questioner_messages("compact"), world.render(ex.scene),
                     questioner_target(ex.qtype, ex.question, ex.answer), task, ex.scene)
+    ex = world.sample_example(rng, n_objects=EASY_RANGE if easy else None)
     if recipe.reasoner_think == "groups":
         target = reasoner_output(reasoner_thought(ex.query, ex.scene), ex.answer)
     elif recipe.reasoner_think == "describe":
@@ -359,15 +365,10 @@ def recipe_hash(recipe: BaseRecipe = RECIPE) -> str:
     """
     h = hashlib.sha256()
     h.update(json.dumps(recipe.to_dict(), sort_keys=True).encode())
-    for fn in (questioner_target, reasoner_target, reasoner_thought, reasoner_output, tokenizer_corpus, make_item,
-               collate, cell_labels, _task_mix, _lr_factor, train_base, _train):
-        h.update(_code_fingerprint(fn).encode())
+    for fn in (questioner_target, reasoner_target, reasoner_thought, reasoner_output, tokenizer_corpus,
+               questioner_example, make_item, collate, cell_labels, _task_mix, _lr_factor, train_base, _train):
+        h.update(source_fingerprint(inspect.getsource(fn)).encode())
     return h.hexdigest()[:16]
-
-
-def _code_fingerprint(fn) -> str:
-    """``fn``'s syntax tree, docstrings dropped, as text (see :func:`source_fingerprint`)."""
-    return source_fingerprint(inspect.getsource(fn))
 
 
 def source_fingerprint(source: str) -> str:

@@ -95,9 +95,8 @@ def check_model(model_dir: str | Path, n_items: int = 0, seed: int | None = None
     from visplay.world import benchmark as bm
     from visplay.world.oracle import oracle_answer
     from visplay.world.oracle import parse_question as parse_query
-    from visplay.world.scenes import DIMENSIONS
     from visplay.world.render import render
-    from visplay.world.scenes import sample_scene
+    from visplay.world.scenes import DIMENSIONS, sample_scene
 
     t0 = time.time()
     loaded = loaded or load_vlm(model_dir, device="cpu")
