@@ -50,6 +50,8 @@ class SamplerConfig:
 class QuestionerConfig:
     grpo: GRPOSettings = field(default_factory=lambda: GRPOSettings.paper("questioner"),
                                metadata={"help": "GRPO settings of the questioner stage"})
+    train: bool = option(True, help="run the questioner stage; false copies Q_{i-1} forward, so the base questioner "
+                         "writes every iteration's questions (the frozen-questioner study arm)")
     votes: int = option(10, help="reasoner answers per candidate question during questioner GRPO (paper: m = 10)", min=1)
     answer_temperature: float = option(1.0, help="sampling temperature of the frozen reasoner's votes (questioner "
                                        "stage and curation)", min=0.0)
@@ -110,6 +112,12 @@ class CurationConfig:
 class ReasonerConfig:
     grpo: GRPOSettings = field(default_factory=lambda: GRPOSettings.paper("reasoner"),
                                metadata={"help": "GRPO settings of the reasoner stage"})
+    train: bool = option(True, help="run the reasoner stage; false copies R_{i-1} forward (the no-training study "
+                         "arm: the evaluation noise floor)")
+    labels: Literal["silver", "oracle"] = option(
+        "silver", help="answers the reasoner trains on: silver = the majority vote (the method); oracle = the toy "
+        "world's true answers for the kept questions it can answer. oracle is the oracle-labels study arm, an upper "
+        "bound and NOT self-evolution: the only setting under which the oracle touches training (toy world only)")
 
 
 @dataclass

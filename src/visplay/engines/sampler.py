@@ -71,15 +71,17 @@ def explicit_generation_config(tokenizer, *, do_sample: bool, temperature: float
     from transformers import GenerationConfig
 
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    # Greedy decoding applies no sampling warper, so its temperature/top_p/top_k stay unset (transformers
+    # warns about any value there); the loaded model's generation config is neutral (engines.loading).
     return GenerationConfig(
         do_sample=do_sample,
-        temperature=temperature if do_sample else 1.0,
-        top_p=top_p if do_sample else 1.0,
-        top_k=top_k if do_sample else 0,
+        temperature=temperature if do_sample else None,
+        top_p=top_p if do_sample else None,
+        top_k=top_k if do_sample else None,
         min_p=None, typical_p=1.0, epsilon_cutoff=0.0, eta_cutoff=0.0,
         repetition_penalty=repetition_penalty,
         no_repeat_ngram_size=0, encoder_no_repeat_ngram_size=0, length_penalty=1.0,
-        num_beams=1, num_beam_groups=1, min_length=0, min_new_tokens=0,
+        num_beams=1, num_beam_groups=1, min_length=0,
         max_new_tokens=max_new_tokens, max_length=None,
         num_return_sequences=num_return_sequences,
         bad_words_ids=None, suppress_tokens=None, begin_suppress_tokens=None,

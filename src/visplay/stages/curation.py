@@ -27,6 +27,7 @@ from visplay.config import EvolveConfig
 from visplay.data.images import ImageSource
 from visplay.engines.loading import free_memory, load_vlm
 from visplay.engines.sampler import SampleRequest, make_sampler
+from visplay.errors import UserError
 from visplay.io import atomic_path
 from visplay.runfolder import RunFolder
 from visplay.selfplay.answers import extract_boxed, majority_vote
@@ -157,10 +158,22 @@ def curate(cfg: EvolveConfig, questioner: Path, reasoner_frozen: Path, images: I
     return summary
 
 
-def read_kept(path: Path) -> list[dict]:
-    """The kept (image, question, silver answer) rows of a questions.parquet, as dicts (no oracle column)."""
-    table = pq.read_table(path, columns=["image_id", "image", "question", "silver_answer", "kept"])
-    return [r for r in table.to_pylist() if r["kept"]]
+def read_kept(path: Path, labels: str = "silver") -> list[dict]:
+    """The kept (image, question, silver answer) rows of a questions.parquet, as dicts.
+
+    ``labels="silver"`` (the method) never reads the oracle column. ``labels="oracle"`` is the oracle-labels
+    study arm, the one place where the toy world's oracle touches training: each kept question's
+    ``silver_answer`` is replaced by the oracle's answer, and questions the oracle cannot answer are dropped.
+    """
+    columns = ["image_id", "image", "question", "silver_answer", "kept"]
+    if labels == "silver":
+        return [r for r in pq.read_table(path, columns=columns).to_pylist() if r["kept"]]
+    if labels != "oracle":
+        raise ValueError(f"labels must be silver or oracle, got {labels!r}")
+    if "oracle_answer" not in pq.read_schema(path).names:
+        raise UserError(f"reasoner.labels=oracle: {path} has no oracle answers (only toy-world runs have them)")
+    rows = pq.read_table(path, columns=columns + ["oracle_answer"]).to_pylist()
+    return [dict(r, silver_answer=r.pop("oracle_answer")) for r in rows if r["kept"] and r["oracle_answer"] is not None]
 
 
 def explain_too_few(summary: dict, cfg: EvolveConfig) -> str:
