@@ -166,3 +166,11 @@ def test_sampling_settings_are_written_to_the_run_config(paths):
     for key in ("answer_top_k", "answer_repetition_penalty", "question_top_p", "question_repetition_penalty",
                 "kl_bias_correction", "vote_prompt", "validity", "repetition_penalty", "top_k:"):
         assert key in text
+
+
+def test_exponent_without_a_dot_is_a_number(paths):
+    """YAML 1.1 reads `1e-5` as a string; a float key still takes it (and a word is still refused)."""
+    cfg = load_evolve_config(None, ["reasoner.grpo.learning_rate=1e-5"], base=_base(paths))
+    assert cfg.reasoner.grpo.learning_rate == 1e-5
+    with pytest.raises(UserError, match="learning_rate"):
+        load_evolve_config(None, ["reasoner.grpo.learning_rate=fast"], base=_base(paths))
