@@ -178,16 +178,17 @@ class GRPOSettings:
           second or two of CPU, so a stage of 10-20 steps fits the demo's time budget;
         - completions of at most 48 (questioner) / 64 (reasoner) tokens: toy questions and answers take
           15-35 tokens with the tiny tokenizer, so this leaves room without paying for runaway samples;
-        - learning rate 3e-5 instead of 1e-6: Adam moves each weight by about lr per step whatever the
-          model size, and 1e-6 x 20 steps is invisible next to a tiny model's weights (std ~0.02-0.05);
-          3e-5 shifts its logits by a few tenths of a nat over a stage (a visible but bounded policy change),
-          while the SFT warm start itself used ~1e-3;
+        - learning rate 1e-5 instead of 1e-6: Adam moves each weight by about lr per step whatever the
+          model size, and 1e-6 x 20 steps is invisible next to a tiny model's weights (std ~0.02-0.05).
+          3e-5 (the earlier choice) was destructive: even with the oracle's labels (`visplay study`, arm
+          oracle-labels, questioner frozen, seed 0) two iterations took held-out toy accuracy from 62.5% to
+          59.3% at 3e-5 and to 63.0% at 1e-5; 30 steps instead of 10 at 1e-5 gave 61.5%;
         - no gradient checkpointing, no bf16 (CPU), no vLLM.
         """
         _check_role(role)
         values: dict[str, Any] = dict(
             group_size=8, prompts_per_step=4, prompts_per_rollout=None, steps=10,
-            learning_rate=3e-5, max_completion_length=48 if role == "questioner" else 64,
+            learning_rate=1e-5, max_completion_length=48 if role == "questioner" else 64,
             micro_batch_size=None, bf16=False, gradient_checkpointing=False, use_vllm=False,
         )
         values.update(overrides)
