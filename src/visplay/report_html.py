@@ -15,27 +15,29 @@ from typing import Iterable
 
 
 def esc(value) -> str:
-    """A value as escaped HTML text; floats to 3 significant digits, None as a dash.
+    """A value as escaped HTML text (safe in attributes too); floats to 3 significant digits, None as a
+    dash; invisible or invalid characters as backslash escapes (see :func:`printable`).
 
-    >>> esc("<b>&</b>"), esc(None), esc(0.12345), esc(float("nan"))
-    ('&lt;b&gt;&amp;&lt;/b&gt;', '-', '0.123', '-')
+    >>> esc("<b>&</b>"), esc(None), esc(0.12345), esc(float("nan")), esc("a\\udcffb")
+    ('&lt;b&gt;&amp;&lt;/b&gt;', '-', '0.123', '-', 'a\\\\xffb')
     """
     if value is None:
         return "-"
     if isinstance(value, float):
         return "-" if math.isnan(value) else f"{value:.3g}"
-    return html.escape(str(value), quote=True)
+    return html.escape("".join(piece for piece, _ in printable(str(value))), quote=True)
 
 
 def decode_lenient(data: bytes | str | None) -> str | None:
-    """Bytes read from a file as text; bytes that are not valid UTF-8 become ``\\xNN`` escapes.
+    """Bytes read from a file as text; bytes that are not valid UTF-8 are kept as surrogate escapes, which
+    :func:`printable` shows as ``\\xNN`` and which still name the same file when the text is a path.
 
     >>> decode_lenient(b"caf\\xc3\\xa9 \\xff!")
-    'café \\\\xff!'
+    'café \\udcff!'
     """
     if data is None or isinstance(data, str):
         return data
-    return bytes(data).decode("utf-8", errors="backslashreplace")
+    return bytes(data).decode("utf-8", errors="surrogateescape")
 
 
 def _escape_char(ch: str) -> str | None:
@@ -57,7 +59,7 @@ def printable(text: str) -> list[tuple[str, bool]]:
     and other invisible characters become backslash escapes, so what is shown is what the model wrote.
 
     >>> printable("a\\x00b\\ufffd\\u202ec")
-    [('a', False), ('\\\\x00', True), ('b', False), ('\\\\ufffd', True), ('\\\\u202e', True), ('c', False)]
+    [('a', False), ('\\\\x00', True), ('b', False), ('\\\\ufffd\\\\u202e', True), ('c', False)]
     """
     pieces: list[tuple[str, bool]] = []
     plain: list[str] = []
@@ -69,7 +71,10 @@ def printable(text: str) -> list[tuple[str, bool]]:
         if plain:
             pieces.append(("".join(plain), False))
             plain = []
-        pieces.append((escaped, True))
+        if pieces and pieces[-1][1]:  # a run of escapes is one piece
+            pieces[-1] = (pieces[-1][0] + escaped, True)
+        else:
+            pieces.append((escaped, True))
     if plain:
         pieces.append(("".join(plain), False))
     return pieces

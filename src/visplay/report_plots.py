@@ -118,6 +118,12 @@ def _pyplot():
 
 def curves_png(records: list[dict]) -> tuple[str | None, list[tuple[str, float]]]:
     """Training curves as a base64 PNG (or None when no step was logged), and the flat series left out."""
+    fig, flat = curves_figure(records)
+    return (_png(fig) if fig is not None else None), flat
+
+
+def curves_figure(records: list[dict]):
+    """(matplotlib figure or None, flat series): one panel per changing curve, stages in run order."""
     stages = stages_in_run_order(records)
     panels, flat = split_flat(stages)
     if not panels:
@@ -133,7 +139,7 @@ def curves_png(records: list[dict]) -> tuple[str | None, list[tuple[str, float]]
             points = [(s.start + i, r[key]) for i, r in enumerate(s.records) if _finite(r.get(key))]
             if points:
                 xs, ys = zip(*points)
-                ax.plot(xs, ys, marker="o", markersize=3, linewidth=1.4, color=stage_colour(s.kind))
+                ax.plot(xs, ys, marker="o", markersize=3, linewidth=1.4, color=stage_colour(s.kind), gid=s.name)
         for s in stages:
             if s.iteration % 2 == 0:  # alternate iterations shaded, so iterations read as blocks
                 ax.axvspan(s.start - 0.5, s.start + len(s.records) - 0.5, color="#000000", alpha=0.04, linewidth=0)
@@ -156,7 +162,7 @@ def curves_png(records: list[dict]) -> tuple[str | None, list[tuple[str, float]]
     fig.legend(handles=handles, loc="upper right", ncol=len(handles), fontsize=8, frameon=False,
                bbox_to_anchor=(0.99, 1.0))
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / fig.get_figheight()))
-    return _png(fig), flat
+    return fig, flat
 
 
 FAMILY_COLOURS = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#1f78b4",
