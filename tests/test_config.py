@@ -136,3 +136,71 @@ def test_shipped_configs_are_valid(name, paths):
     overrides = [f"model.path={paths['model']}", f"data.images={paths['images']}", "eval.benchmarks=[]"]
     cfg = load_evolve_config(f, overrides)
     assert cfg.iterations >= 1
+
+
+def test_tiny_cpu_config_loads_with_your_images(paths):
+    from pathlib import Path
+
+    f = Path(__file__).resolve().parents[1] / "configs" / "tiny_cpu.yaml"
+    cfg = load_evolve_config(f, [f"model.path={paths['model']}", f"data.images={paths['images']}"])
+    assert cfg.preset == "tiny" and cfg.iterations == 1 and cfg.model.prompt_style == "compact"
+    assert cfg.curation.images == 32 and cfg.curation.on_too_few == "continue"
+    assert cfg.questioner.grpo.steps == 4 and cfg.reasoner.grpo.steps == 4
+    assert cfg.reasoner.grpo.max_completion_length == 64 and cfg.questioner.grpo.max_completion_length == 48
+
+
+def _cli(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "visplay", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def _help_values(stdout: str) -> dict[str, str]:
+    values = {}
+    for line in stdout.splitlines()[1:]:  # key (45 wide), type (28 wide), value, help
+        values[line[:45].strip()] = line[75:].split()[0]
+    return values
+
+
+def test_help_config_prints_the_values_used_per_preset_and_role():
+    paper = _help_values(_cli("evolve", "--help-config").stdout)
+    assert paper["questioner.grpo.max_completion_length"] == "2048"
+    assert paper["reasoner.grpo.max_completion_length"] == "4096"
+    assert paper["reasoner.grpo.micro_batch_size"] == "4" and paper["questioner.grpo.steps"] == "20"
+    assert paper["model.path"] == "(required)"
+    result = _cli("evolve", "--help-config", "--set", "preset=tiny", "--set", "reasoner.grpo.steps=7")
+    assert result.returncode == 0 and "preset tiny" in result.stdout.splitlines()[0]
+    tiny = _help_values(result.stdout)
+    assert tiny["reasoner.grpo.max_completion_length"] == "64" and tiny["questioner.grpo.max_completion_length"] == "48"
+    assert tiny["reasoner.grpo.micro_batch_size"] == "null" and tiny["questioner.grpo.steps"] == "10"
+    assert tiny["reasoner.grpo.steps"] == "7" and tiny["curation.images"] == "64" and tiny["model.prompt_style"] == "compact"
+    bad = _cli("evolve", "--help-config", "--set", "curation.nope=1")
+    assert bad.returncode == 2 and "unknown config key curation.nope" in bad.stderr
+
+
+def test_evolve_needs_no_yaml_but_names_a_missing_key(paths, tmp_path):
+    result = _cli("evolve", "--set", f"model.path={paths['model']}", "--out", str(tmp_path / "run"))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "config key data.images is required" in result.stderr and not (tmp_path / "run").exists()
+    cfg = load_evolve_config(None, [f"model.path={paths['model']}", f"data.images={paths['images']}", "preset=tiny"])
+    assert cfg.preset == "tiny"
+
+
+def test_missing_tracker_is_refused_before_any_work(tmp_path):
+    import importlib.util
+
+    missing = [t for t in ("tensorboard", "wandb") if importlib.util.find_spec(t) is None]
+    if not missing:
+        pytest.skip("both tensorboard and wandb are installed here")
+    from visplay.engines.tiny import build_tiny_model
+
+    model = build_tiny_model(tmp_path / "model")
+    (tmp_path / "images").mkdir()
+    from PIL import Image
+
+    Image.new("RGB", (32, 32)).save(tmp_path / "images" / "a.png")
+    out = tmp_path / "run"
+    result = _cli("evolve", "--set", f"model.path={model}", "--set", f"data.images={tmp_path / 'images'}",
+                  "--set", f"reasoner.grpo.report_to={missing[0]}", "--out", str(out))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert f"config key reasoner.grpo.report_to: {missing[0]} is not installed" in result.stderr
+    assert f'pip install -e ".[{missing[0]}]"' in result.stderr
+    assert not out.exists()  # nothing written
