@@ -170,3 +170,18 @@ def test_curves_keep_one_colour_per_stage_kind_and_mark_flat_series():
         assert boundaries == [2.5, 5.5, 8.5]  # every stage boundary marked
     legend_texts = [t.get_text() for t in fig.legends[0].get_texts()]
     assert legend_texts == ["questioner GRPO", "reasoner GRPO"]  # a figure legend, outside the axes
+
+
+def test_thumbnails_are_small_embedded_images():
+    import base64
+    import io
+
+    from PIL import Image
+
+    from visplay.report_html import thumbnail_uri
+
+    photo = thumbnail_uri(Image.new("RGB", (1600, 1200), (10, 120, 200)), 128)
+    toy = thumbnail_uri(Image.new("RGB", (112, 112), (245, 245, 245)), 128)
+    assert photo.startswith("data:image/jpeg;base64,") and toy.startswith("data:image/png;base64,")
+    sizes = [Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).size for uri in (photo, toy)]
+    assert sizes == [(128, 96), (112, 112)]  # photos shrink to fit, toy images keep their pixels
