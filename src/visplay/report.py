@@ -173,6 +173,17 @@ def resolve_image(cell, run: RunFolder, config: dict, image_id: str):
     return None
 
 
+def read_audit_html(run: RunFolder) -> str:
+    """The silver-label audit section (toy-world runs only: it needs oracle answers), or a note when the
+    questions files cannot be audited."""
+    from visplay.analysis.audit import audit_html, audit_run
+
+    try:
+        return audit_html(audit_run(run.root))
+    except (UserError, UnicodeDecodeError, OSError) as exc:
+        return f"<p class='note'>Silver-label audit unavailable: {esc(exc)}</p>"
+
+
 # --- sections ----------------------------------------------------------------------------------------------
 def iteration_rows(state: dict, evals: dict[int, dict[str, dict]]) -> list[dict]:
     """The base row (iteration 0, from its benchmark summaries) and one row per iteration in state.json;
@@ -400,6 +411,7 @@ def render_report(run: RunFolder) -> str:
     families = families_section(evals)
     if families:
         parts += ["<h2 id='families'>Benchmark accuracy per family</h2>", families]
+    parts.append(read_audit_html(run))
     for i in iterations_on_disk:
         rows = read_questions(run.questions_path(i))
         parts.append(iteration_section(i, rows, (state.get("iterations") or {}).get(str(i)) or {}, thumbs))
