@@ -153,25 +153,22 @@ def _cli(*args, timeout=300):
     return subprocess.run([sys.executable, "-m", "visplay", *args], capture_output=True, text=True, timeout=timeout)
 
 
-def _help_values(stdout: str) -> dict[str, str]:
-    values = {}
-    for line in stdout.splitlines()[1:]:  # key (45 wide), type (28 wide), value, help
-        values[line[:45].strip()] = line[75:].split()[0]
-    return values
+@pytest.mark.parametrize("preset", ["paper", "tiny"])
+def test_help_config_prints_the_values_a_run_uses(preset, paths):
+    from visplay.configuration import describe_values
 
-
-def test_help_config_prints_the_values_used_per_preset_and_role():
-    paper = _help_values(_cli("evolve", "--help-config").stdout)
-    assert paper["questioner.grpo.max_completion_length"] == "2048"
-    assert paper["reasoner.grpo.max_completion_length"] == "4096"
-    assert paper["reasoner.grpo.micro_batch_size"] == "4" and paper["questioner.grpo.steps"] == "20"
-    assert paper["model.path"] == "(required)"
-    result = _cli("evolve", "--help-config", "--set", "preset=tiny", "--set", "reasoner.grpo.steps=7")
-    assert result.returncode == 0 and "preset tiny" in result.stdout.splitlines()[0]
-    tiny = _help_values(result.stdout)
-    assert tiny["reasoner.grpo.max_completion_length"] == "64" and tiny["questioner.grpo.max_completion_length"] == "48"
-    assert tiny["reasoner.grpo.micro_batch_size"] == "null" and tiny["questioner.grpo.steps"] == "10"
-    assert tiny["reasoner.grpo.steps"] == "7" and tiny["curation.images"] == "64" and tiny["model.prompt_style"] == "compact"
+    result = _cli("evolve", "--help-config", "--set", f"preset={preset}", "--set", "reasoner.grpo.steps=7")
+    assert result.returncode == 0 and f"preset {preset}" in result.stdout.splitlines()[0]
+    shown = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
+    assert " (required) " in shown.pop("model.path") and " (required) " in shown.pop("data.images")
+    # Exactly the values of a config loaded with the same settings (each role's own GRPO values included).
+    cfg = load_evolve_config(None, [f"preset={preset}", "reasoner.grpo.steps=7"], base=_base(paths))
+    used = {key: f"{key:45s} {type_name:28s} {value:18s} {help_text}"
+            for key, type_name, value, help_text in describe_values(cfg) if key not in ("model.path", "data.images")}
+    assert shown == used
+    expected = {"paper": ("2048", "4096"), "tiny": ("48", "64")}[preset]
+    lengths = tuple(shown[f"{role}.grpo.max_completion_length"].split()[2] for role in ("questioner", "reasoner"))
+    assert lengths == expected and shown["reasoner.grpo.steps"].split()[2] == "7"
     bad = _cli("evolve", "--help-config", "--set", "curation.nope=1")
     assert bad.returncode == 2 and "unknown config key curation.nope" in bad.stderr
 
