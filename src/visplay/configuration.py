@@ -308,6 +308,23 @@ def describe(cls: type, prefix: str = "") -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def describe_values(obj: Any, prefix: str = "") -> list[tuple[str, str, str, str]]:
+    """(dotted key, type, value, help) for every field of a config INSTANCE: the values it will use, e.g.
+    each role's own GRPO settings (where :func:`describe` can only show a field's class default)."""
+    rows = []
+    hints = get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        key = f"{prefix}.{f.name}" if prefix else f.name
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            rows.extend(describe_values(value, key))
+            continue
+        shown = yaml.safe_dump(to_dict(value), default_flow_style=True, width=10**6).strip()
+        shown = shown.removesuffix("...").strip()
+        rows.append((key, _type_name(hints[f.name]), shown, f.metadata.get("help", "")))
+    return rows
+
+
 __all__ = ["option", "from_dict", "validate", "load_config", "apply_overrides", "to_yaml", "to_dict", "describe",
-           "parse_override", "read_yaml"]
+           "describe_values", "parse_override", "read_yaml"]
 _ = typing  # keep typing imported for get_type_hints on postponed annotations

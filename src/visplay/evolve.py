@@ -26,7 +26,7 @@ from visplay.engines.loading import read_model_config
 from visplay.errors import UserError
 from visplay.io import atomic_dir, write_text_atomic
 from visplay.runfolder import RunFolder
-from visplay.stages.curation import Annotate, explain_too_few, read_kept, run_curation_stage
+from visplay.stages.curation import Annotate, explain_too_few, pool_size_warning, read_kept, run_curation_stage
 from visplay.stages.questioner import run_questioner_stage
 from visplay.stages.reasoner import run_reasoner_stage
 
@@ -97,6 +97,8 @@ def evolve(cfg: EvolveConfig, out: str | Path, resume: bool = False, hooks: Hook
     out = Path(out)
     run = prepare_run(cfg, out, resume, allowed_entries)
     images = open_image_source(cfg.data.images, cfg.data.image_column)
+    if (warning := pool_size_warning(cfg, len(images))) is not None:
+        log.warning(warning)
     image_root = hooks.image_root
     if image_root is None and Path(cfg.data.images).is_dir() and not any(Path(cfg.data.images).glob("*.parquet")):
         image_root = Path(cfg.data.images)

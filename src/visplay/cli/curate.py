@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -30,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from visplay.data.images import open_image_source
     from visplay.engines.loading import read_model_config
     from visplay.errors import UserError
-    from visplay.stages.curation import curate
+    from visplay.stages.curation import curate, pool_size_warning
 
     if args.out.suffix != ".parquet":
         raise UserError(f"--out {args.out} must end in .parquet")
@@ -42,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
     base = {"model": {"path": str(args.questioner)}, "data": {"images": str(args.images)}, "seed": args.seed}
     cfg = load_evolve_config(args.config, args.overrides, base=base)
     images = open_image_source(args.images, cfg.data.image_column)
+    if (warning := pool_size_warning(cfg, len(images))) is not None:
+        print(f"visplay: warning: {warning}", file=sys.stderr)
     root = args.images if args.images.is_dir() and not any(args.images.glob("*.parquet")) else None
     summary = curate(cfg, args.questioner, args.reasoner, images, args.out, seed=cfg.seed, image_root=root)
     reasons = ", ".join(f"{k} {v}" for k, v in sorted(summary["drop_reasons"].items())) or "none"

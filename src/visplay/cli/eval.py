@@ -67,7 +67,8 @@ def register(subparsers) -> None:
                    help="output folder (default: RUN/eval for --run, ./visplay-eval/<model name> for --model)")
     p.add_argument("--batch-size", type=int, default=8, help="prompts per generation batch")
     p.add_argument("--max-new-tokens", type=int, default=None,
-                   help="generation budget (default: 4096 as the reasoner's training length; 48 for toy)")
+                   help="generation budget (default: the benchmark's budget for the prompt style: 4096 for paper "
+                        "prompts, as the reasoner's training length; 64 for compact prompts, 48 on toy)")
     p.add_argument("--prompt-style", choices=("paper", "compact"), default=None,
                    help="reasoner prompt template (default: paper; compact for the toy benchmark)")
     p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
@@ -125,7 +126,7 @@ def _settings(args, **extra):
 
 
 def run_eval(args) -> int:
-    from visplay.evaluation.report import run_table, run_table_markdown, summary_table
+    from visplay.evaluation.report import budget_lines, run_table, run_table_markdown, summary_table
     from visplay.evaluation.runner import evaluate_model, evaluate_run
     from visplay.io import write_json_atomic, write_text_atomic
 
@@ -149,11 +150,14 @@ def run_eval(args) -> int:
         write_json_atomic(Path(out) / "table.json", slim)
         write_text_atomic(Path(out) / "table.md", run_table_markdown(table))
         print(text)
+        first = {b: next(iter(cells.values())) for b, cells in results.items() if cells}
+        print("\n".join(budget_lines(list(first.values()))))
         print(f"\nresults in {out} (table.md, table.json, <model>/<benchmark>/summary.json)")
         return 0
     out = args.out or Path("visplay-eval") / args.model.resolve().name
     summaries = evaluate_model(args.model, specs, out, settings)
     print(summary_table(summaries))
+    print("\n".join(budget_lines(summaries)))
     print(f"\nresults in {out}/<benchmark>/ (predictions.jsonl, summary.json)")
     return 0
 

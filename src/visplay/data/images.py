@@ -91,14 +91,16 @@ class ImageSource(Sequence[ImageItem]):
         return ImageItem(image_id, lambda: decode_image(self._fetch(index)))
 
     def load_images(self, items: Sequence[ImageItem]) -> list[tuple[ImageItem, Image.Image]]:
-        """Decode ``items``, skipping (and recording) unreadable ones."""
+        """Decode ``items``, skipping unreadable ones; each unreadable image is recorded and reported once,
+        however many stages (or repeated picks) meet it."""
         out = []
         for item in items:
             try:
                 out.append((item, item.load()))
             except ValueError as exc:
-                self.skipped.append(item.image_id)
-                log.warning("skipping image %s: %s", item.image_id, exc)
+                if item.image_id not in self.skipped:
+                    self.skipped.append(item.image_id)
+                    log.warning("skipping image %s: %s", item.image_id, exc)
         return out
 
 

@@ -274,6 +274,17 @@ def _trackers(report_to: str) -> list[str]:
     return [t for t in names if t != "none"]
 
 
+def check_trackers_installed(report_to: str, key: str = "report_to") -> None:
+    """Refuse a tracker whose package is missing, naming the extra that installs it.
+
+    (tensorboard: the package itself, which ``torch.utils.tensorboard`` needs; tensorboardX is not enough.)
+    """
+    for tracker in _trackers(report_to):
+        if tracker in ("tensorboard", "wandb") and importlib.util.find_spec(tracker) is None:
+            raise UserError(f'{key}: {tracker} is not installed; install it with pip install -e ".[{tracker}]" '
+                            f"(or pip install {tracker})")
+
+
 # --- reward adapter ----------------------------------------------------------------------------------
 _CONTROL_KWARGS = ("trainer_state", "log_extra", "log_metric", "environments", "prompts", "completions",
                    "completion_ids")
@@ -468,7 +479,7 @@ def _check_examples(examples: Sequence[dict]) -> None:
         raise UserError(f"GRPO examples must not use the reserved column {ROW_COLUMN!r}")
 
 
-def build_dataset(examples: Sequence[dict], settings: GRPOSettings):
+def build_dataset(examples: Sequence[dict], settings: GRPOSettings, stage_name: str = ""):
     """The training dataset: ``examples`` in training order, exactly ``settings.prompts_needed`` rows.
 
     Each example is stored once (images as PNG, decoded back to PIL on access) and the training order is
@@ -479,12 +490,17 @@ def build_dataset(examples: Sequence[dict], settings: GRPOSettings):
     _check_examples(examples)
     needed = settings.prompts_needed
     n = len(examples)
+    # Say why the count differs: a stage's length is set in steps, not in passes over the examples.
+    role = stage_name.rsplit("/", 1)[-1] if stage_name.rsplit("/", 1)[-1] in ROLES else "<role>"
+    where = f"GRPO {stage_name}" if stage_name else "GRPO"
     if n < needed:
-        log.warning("GRPO: %d examples for %d steps x %d prompts = %d prompts; cycling through them %.1f times "
-                    "(seeded reshuffle each pass)", n, settings.steps, settings.rollout_prompts, needed, needed / n)
+        log.warning("%s: %d examples for %d steps x %d prompts = %d prompts; cycling through them %.1f times "
+                    "(seeded reshuffle each pass)", where, n, settings.steps, settings.rollout_prompts, needed, needed / n)
     elif n > needed:
-        log.info("GRPO: using %d of %d examples (%d steps x %d prompts)", needed, n, settings.steps,
-                 settings.rollout_prompts)
+        log.info("%s: training on %d of the %d examples, because a stage runs a fixed number of steps: %s.grpo.steps "
+                 "%d x %d prompts per step = %d prompts, each example at most once (seeded shuffle); raise "
+                 "%s.grpo.steps to use more", where, needed, n, role, settings.steps, settings.rollout_prompts, needed,
+                 role)
     try:
         dataset = Dataset.from_list([dict(ex, **{ROW_COLUMN: i}) for i, ex in enumerate(examples)])
     except (TypeError, ValueError) as exc:  # pyarrow's ArrowInvalid / ArrowTypeError are ValueError / TypeError
@@ -539,10 +555,7 @@ def resolve_device_options(settings: GRPOSettings) -> dict[str, bool]:
     checkpointing = settings.gradient_checkpointing
     if checkpointing is None:
         checkpointing = cuda
-    for tracker in _trackers(settings.report_to):
-        module = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",)}[tracker]
-        if not any(importlib.util.find_spec(m) for m in module):
-            raise UserError(f"report_to: {tracker} is not installed (pip install {module[0]})")
+    check_trackers_installed(settings.report_to)
     return {"bf16": bool(bf16), "gradient_checkpointing": bool(checkpointing), "use_vllm": settings.use_vllm}
 
 
@@ -671,7 +684,7 @@ def train_grpo(
     from transformers import PrinterCallback, set_seed
 
     from visplay.engines.grpo_callbacks import MetricsCallback, ProgressCallback, append_jsonl
-    from visplay.engines.loading import load_vlm, save_vlm
+    from visplay.engines.loading import expose_special_token_ids, load_vlm, save_vlm
     from visplay.io import atomic_dir
 
     settings.validate()
@@ -681,7 +694,7 @@ def train_grpo(
     t_start = time.perf_counter()
     set_seed(settings.seed)
 
-    dataset = build_dataset(examples, settings)
+    dataset = build_dataset(examples, settings, stage_name)
     # Policy in float32 on CPU: TRL/accelerate place it, and on GPU bf16 autocast runs over fp32 master
     # weights (pure bf16 weights would round away updates of lr 1e-6).
     loaded = load_vlm(model_dir, device="cpu", dtype=torch.float32, min_pixels=min_pixels, max_pixels=max_pixels)
@@ -693,6 +706,7 @@ def train_grpo(
     tokenizer.truncation_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    expose_special_token_ids(model.config)  # what the Trainer compares with the tokenizer (see there)
     if not settings.train_vision:
         vision = _vision_module(model)
         if vision is None:

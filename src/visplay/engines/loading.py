@@ -76,14 +76,21 @@ def _torchvision_available() -> bool:
     return importlib.util.find_spec("torchvision") is not None
 
 
-def load_processor(path: str | Path, model_type: str, trust_remote_code: bool = False):
-    """Build the processor explicitly so that it is never silently just a tokenizer."""
+def load_processor(path: str | Path, model_type: str | None = None, trust_remote_code: bool = False):
+    """Build the processor explicitly so that it is never silently just a tokenizer.
+
+    Works without torchvision for the Qwen-VL family (transformers' own Qwen-VL image processors and
+    ``AutoProcessor`` need it): ``load_processor("runs/demo/iter_01/reasoner")``. ``model_type`` defaults
+    to the folder's config.json.
+    """
     from transformers import AutoProcessor, AutoTokenizer
     from transformers.processing_utils import ProcessorMixin
 
     from visplay.engines.processors import IMAGE_ONLY_PROCESSORS
 
     path = Path(path)
+    if model_type is None:
+        model_type = read_model_config(path)["model_type"]
     if model_type in IMAGE_ONLY_PROCESSORS and not _torchvision_available():
         _, cls = IMAGE_ONLY_PROCESSORS[model_type]
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
@@ -164,6 +171,25 @@ def load_vlm(
     model.generation_config = GenerationConfig(
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id)
     return LoadedVLM(model=model, processor=processor, path=path)
+
+
+SPECIAL_TOKEN_IDS = ("bos_token_id", "eos_token_id", "pad_token_id")
+
+
+def expose_special_token_ids(config) -> None:
+    """Give a composite VLM config its text model's special-token ids at the top level too.
+
+    transformers 5 keeps bos/eos/pad ids only in ``text_config`` of VLM configs (a top-level id in
+    config.json is folded into it on load), while its Trainer compares the tokenizer with the TOP-level
+    ids; without this every GRPO stage would report "new PAD/BOS/EOS tokens" and rewrite the configs even
+    when checkpoint and tokenizer agree. Ids already at the top level are left alone.
+    """
+    text = getattr(config, "text_config", None)
+    if text is None:
+        return
+    for name in SPECIAL_TOKEN_IDS:
+        if getattr(config, name, None) is None and getattr(text, name, None) is not None:
+            setattr(config, name, getattr(text, name))
 
 
 def set_pixel_bounds(processor, min_pixels: int | None = None, max_pixels: int | None = None) -> None:

@@ -302,7 +302,8 @@ def evaluate_with_sampler(sampler, model_dir: str | Path, datasets: list[Benchma
     for data in datasets:
         bench = data.benchmark
         style = settings.prompt_style or bench.default_prompt_style
-        budget = settings.max_new_tokens or bench.default_max_new_tokens
+        budget = settings.max_new_tokens or bench.default_budget(style)
+        budget_from = "--max-new-tokens" if settings.max_new_tokens else f"{bench.name}'s default for {style} prompts"
         out_dir = out_root / bench.name
         started = time.perf_counter()
         responses = generate_responses(sampler, data, model_dir, out_dir, style, budget,
@@ -310,7 +311,8 @@ def evaluate_with_sampler(sampler, model_dir: str | Path, datasets: list[Benchma
         seconds = time.perf_counter() - started
         scored = score_responses(data, responses, settings.judge_mode, settings.judge, settings.log)
         summary = summarize(data, scored, settings.judge_mode, settings.judge, {
-            "model": str(model_dir), "prompt_style": style, "max_new_tokens": budget, "decoding": "greedy",
+            "model": str(model_dir), "prompt_style": style, "max_new_tokens": budget,
+            "max_new_tokens_from": budget_from, "decoding": "greedy",
             "generation_seconds": round(seconds, 2),
         })
         write_results(out_dir, data, scored, summary)
@@ -425,7 +427,7 @@ def rescore(spec: BenchmarkSpec, predictions_file: str | Path, out_dir: str | Pa
     if old_summary.is_file():
         try:
             old = json.loads(old_summary.read_text())
-            kept = ("model", "prompt_style", "max_new_tokens", "decoding", "generation_seconds")
+            kept = ("model", "prompt_style", "max_new_tokens", "max_new_tokens_from", "decoding", "generation_seconds")
             extra.update({k: old[k] for k in kept if k in old})
         except (OSError, ValueError):
             pass

@@ -181,7 +181,22 @@ def read_kept(path: Path, labels: str = "silver") -> list[dict]:
 
 
 def explain_too_few(summary: dict, cfg: EvolveConfig) -> str:
+    """Why too few questions survived and what to change (on_too_few=continue is offered only when it is not
+    already set)."""
     reasons = ", ".join(f"{n} {why}" for why, n in sorted(summary["drop_reasons"].items(), key=lambda x: -x[1]))
+    advice = ["widen curation.band", "raise curation.images"]
+    if cfg.curation.on_too_few != "continue":
+        advice.append("set curation.on_too_few=continue")
     return (f"only {summary['kept']} of {summary['candidates']} candidate questions survived curation "
-            f"(need {cfg.curation.min_kept}; dropped: {reasons or 'none'}); widen curation.band, raise "
-            f"curation.images, or set curation.on_too_few=continue")
+            f"(need {cfg.curation.min_kept}; dropped: {reasons or 'none'}); {', '.join(advice[:-1])} or {advice[-1]}")
+
+
+def pool_size_warning(cfg: EvolveConfig, available: int) -> str | None:
+    """The warning when curation.images asks for more images than the source holds (then all are used).
+
+    Reported once per run or command, not once per iteration.
+    """
+    if cfg.curation.images <= available:
+        return None
+    return (f"curation.images is {cfg.curation.images} but the image source holds {available}; each iteration "
+            f"curates all {available} (each image once)")
