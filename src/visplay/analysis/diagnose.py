@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from visplay.analysis.consistency import BINS, ItemDiagnosis, diagnose_summary
+from visplay.analysis.tables import text_table
 from visplay.errors import UserError
 from visplay.io import write_json_atomic
 
@@ -202,8 +203,4 @@ def format_diagnose(result: dict) -> str:
             bin_ = s["bins"][b]
             cells.append("-" if not bin_["n"] else f"{_pct(bin_['majority_accuracy'])} ({100 * bin_['share']:.0f}%)")
         rows.append(cells)
-    widths = [max(len(r[c]) for r in rows) for c in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) if c == 0 else cell.rjust(w) for c, (cell, w) in enumerate(zip(r, widths)))
-             for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return text_table(rows)
