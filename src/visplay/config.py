@@ -76,10 +76,6 @@ class RewardConfig:
         "lenient", help="which questioner replies count as valid: lenient = any non-empty <question>; strict = the "
         "authors' full <type>..</type><question>..</question><answer>..</answer> triple")
     diversity_lambda: float = option(1.0, help="weight of the diversity penalty (not given in the paper; R-Zero uses 1)", min=0.0)
-    confidence: Literal["raw", "chance-corrected"] = option(
-        "raw", help="confidence c in the questioner's uncertainty reward: raw = the paper's vote share; chance-corrected "
-        "= rescaled so that chance agreement is 0 (a yes/no question at c = 5/9 counts as 0.11; an extension, "
-        "see visplay/selfplay/confidence.py)")
     bleu_threshold: float = option(0.5, help="agglomerative clustering distance threshold on 1 - BLEU", min=0.0, max=1.0)
     reasoner_variant: Literal["paper", "official"] = option(
         "paper", help="reasoner reward: paper = 1/0 agreement with the silver answer; official = 0.9 accuracy + 0.1 format")
@@ -92,10 +88,6 @@ class CurationConfig:
     votes: int = option(9, help="reasoner answers per candidate (authors' curation: m = 9)", min=1)
     band: tuple[float, float] = option((0.25, 0.75), help="keep candidates whose confidence c is in [low, high] "
                                        "(paper 0.25-0.75; authors' code 0.3-0.8)", min=0.0, max=1.0)
-    confidence: Literal["raw", "chance-corrected"] = option(
-        "raw", help="confidence the band is applied to: raw = the paper's vote share c; chance-corrected = c rescaled so "
-        "that chance agreement is 0 (yes/no answers; an extension, see visplay/selfplay/confidence.py). "
-        "questions.parquet keeps the raw c")
     drop_none_answers: bool = option(False, help="also drop candidates whose silver answer is the string 'None' (authors' code)")
     pool: Literal["fresh", "fixed"] = option(
         "fresh", help="curation images per iteration: fresh = a new seeded draw each iteration; fixed = the source's "

@@ -14,7 +14,6 @@ authors' script sends the whole raw reply to the voters as if it were the questi
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import logging
 from collections import Counter
@@ -32,7 +31,6 @@ from visplay.errors import UserError
 from visplay.io import atomic_path
 from visplay.runfolder import RunFolder
 from visplay.selfplay.answers import extract_boxed, majority_vote
-from visplay.selfplay.confidence import used_confidence
 from visplay.selfplay.curation import drop_reason
 from visplay.selfplay.prompts import parse_question, questioner_messages, reasoner_messages
 from visplay.stages.common import StageTimer, model_options, pick_images
@@ -121,9 +119,7 @@ def curate(cfg: EvolveConfig, questioner: Path, reasoner_frozen: Path, images: I
     for k, (item, image, raw, parsed) in enumerate(candidates):
         votes = votes_by_candidate.get(k)
         vote = majority_vote(votes) if votes is not None else None
-        banded = vote if vote is None or vote.answer is None else dataclasses.replace(
-            vote, confidence=used_confidence(vote.confidence, vote.answer, cc.confidence))
-        reason = drop_reason(parsed, banded, band=tuple(cc.band), drop_none_string=cc.drop_none_answers)
+        reason = drop_reason(parsed, vote, band=tuple(cc.band), drop_none_string=cc.drop_none_answers)
         path = str(image_root / item.image_id) if image_root is not None else None
         if path is None and item.image_id not in png_cache:
             png_cache[item.image_id] = _png_bytes(image)

@@ -24,7 +24,6 @@ from visplay.engines.sampler import SampleRequest, make_sampler
 from visplay.errors import UserError
 from visplay.runfolder import RunFolder
 from visplay.selfplay.answers import extract_boxed, majority_vote
-from visplay.selfplay.confidence import used_confidence
 from visplay.selfplay.prompts import parse_question, questioner_messages, voter_messages
 from visplay.selfplay.rewards import questioner_rewards
 from visplay.stages.common import StageTimer, model_options, pick_images
@@ -55,8 +54,7 @@ class VoteReward:
         )
         confidences: list[float | None] = [None] * len(completions)
         for k, samples in zip(asked, answers):
-            vote = majority_vote([extract_boxed(s) for s in samples])
-            confidences[k] = used_confidence(vote.confidence, vote.answer, cfg.reward.confidence)
+            confidences[k] = majority_vote([extract_boxed(s) for s in samples]).confidence
         questions = [p.question if p is not None else None for p in parsed]
         rewards = questioner_rewards(
             questions, confidences, group_ids, variant=cfg.reward.variant, scope=cfg.reward.diversity_scope,
