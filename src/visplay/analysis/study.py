@@ -148,17 +148,19 @@ def run_study(out: str | Path, arms: list[Arm], seeds: list[int], iterations: in
         if previous.get("iterations") != iterations:
             raise UserError(f"{out} holds a study with {previous.get('iterations')} iterations; use the same "
                             "--iterations or another --out")
+    # Every arm's config must be valid before anything is written (the world's paths are not there yet:
+    # an existing folder stands in for them).
+    stand_in = {"base": Path("."), "images": Path("."), "benchmark": Path(".")}
+    for arm in arms:
+        try:
+            demo_config(out / arm.name, stand_in, iterations, seeds[0], list(arm.overrides) + list(overrides or []))
+        except UserError as exc:
+            raise UserError(f"arm {arm.name}: {exc}") from None
     out.mkdir(parents=True, exist_ok=True)
     world_dir = out / "world"
     # One world for every run (base model, benchmark), with the unlabeled images of each seed.
     worlds = {seed: prepare_world(world_dir, seed, n_images, benchmark_items, log,
                                   images_name=f"images_seed{seed}") for seed in seeds}
-    # Every arm's config must be valid before the first run starts.
-    for arm in arms:
-        try:
-            demo_config(out / arm.name, worlds[seeds[0]], iterations, seeds[0], list(arm.overrides) + list(overrides or []))
-        except UserError as exc:
-            raise UserError(f"arm {arm.name}: {exc}") from None
     base_cfg = demo_config(out, worlds[seeds[0]], iterations, seeds[0], list(overrides or []))
     log("evaluating the base model on the toy benchmark (shared by every run)")
     base_row = {"iteration": 0, **evaluate_toy(worlds[seeds[0]]["base"], worlds[seeds[0]]["benchmark"],
