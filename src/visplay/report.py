@@ -15,9 +15,9 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
-from visplay.errors import UserError
 from visplay.io import write_text_atomic
 from visplay.runfolder import RunFolder
+from visplay.runread import check_run_for_report
 
 CURVES = [
     ("reward_mean", "reward (mean)"),
@@ -129,10 +129,7 @@ def _questions(path: Path, limit: int = 12) -> str:
 def write_report(run_dir: str | Path) -> Path:
     """Write RUN/report.html from the run folder's files; returns its path."""
     run = RunFolder(run_dir)
-    if not run.root.is_dir():
-        raise UserError(f"run folder {run.root} does not exist")
-    if not run.config_path.exists():
-        raise UserError(f"{run.root} is not a VisPlay run folder (no config.yaml)")
+    check_run_for_report(run.root)  # every file read below, and the report's own path, checked first
     records = run.read_metrics()
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>VisPlay run {_esc(run.root.name)}</title>",
              f"<style>{_STYLE}</style></head><body>",

@@ -22,6 +22,7 @@ from visplay.config import EvolveConfig
 from visplay.data.images import ImageSource
 from visplay.engines.loading import free_memory, load_vlm
 from visplay.engines.sampler import SampleRequest, make_sampler
+from visplay.errors import UserError
 from visplay.io import atomic_path
 from visplay.runfolder import RunFolder
 from visplay.selfplay.answers import extract_boxed, majority_vote
@@ -75,6 +76,8 @@ def curate(cfg: EvolveConfig, questioner: Path, reasoner_frozen: Path, images: I
     with timer.phase("load_images"):
         items = pick_images(images, min(cc.images, len(images)), cfg.seed, salt)
         pixels = images.load_images(items)
+    if not pixels:  # before any model loads: nothing to ask about is the user's data, not a result
+        raise UserError(f"no readable images in {images.description}: all {len(items)} picked image(s) failed to decode")
     sampler_kwargs = dict(max_batch_tokens=cfg.sampler.max_batch_tokens, max_batch_rows=cfg.sampler.max_batch_rows)
 
     with timer.phase("questions"):
@@ -150,6 +153,9 @@ def curate(cfg: EvolveConfig, questioner: Path, reasoner_frozen: Path, images: I
 
 def read_kept(path: Path) -> list[dict]:
     """The kept (image, question, silver answer) rows of a questions.parquet, as dicts (no oracle column)."""
+    from visplay.runread import check_questions
+
+    check_questions(path)  # a damaged file (edited, cut) is named in one line, not an ArrowInvalid
     table = pq.read_table(path, columns=["image_id", "image", "question", "silver_answer", "kept"])
     return [r for r in table.to_pylist() if r["kept"]]
 
