@@ -141,7 +141,7 @@ def run_eval(args) -> int:
         if not args.run.is_dir():
             raise UserError(f"run folder {args.run} does not exist")
         out = args.out or args.run / "eval"
-        check_output_dir(out)
+        check_output_dir(out, "--out" if args.out else "output folder")
         table = evaluate_run(args.run, specs, out, settings)
         text = run_table(table)
         results = table["results"]
@@ -154,7 +154,7 @@ def run_eval(args) -> int:
         print(f"\nresults in {out} (table.md, table.json, <model>/<benchmark>/summary.json)")
         return 0
     out = args.out or Path("visplay-eval") / args.model.resolve().name
-    check_output_dir(out)
+    check_output_dir(out, "--out" if args.out else "output folder")
     summaries = evaluate_model(args.model, specs, out, settings)
     print(summary_table(summaries))
     print(f"\nresults in {out}/<benchmark>/ (predictions.jsonl, summary.json)")
@@ -172,7 +172,7 @@ def run_score(args) -> int:
     if not args.predictions.is_file():
         what = "is a folder" if args.predictions.is_dir() else "does not exist"
         raise UserError(f"predictions file {args.predictions} {what}")
-    check_output_dir(args.out or args.predictions.parent)
+    check_output_dir(args.out or args.predictions.parent, "--out" if args.out else "output folder (the predictions' own)")
     summary = rescore(specs[0], args.predictions, args.out, _settings(args))
     print(summary_table([summary]))
     print(f"\nwritten to {args.out or args.predictions.parent}", file=sys.stdout)

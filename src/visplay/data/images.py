@@ -123,6 +123,8 @@ class ImageSource(Sequence[ImageItem]):
         after a model has loaded. Unreadable images met on the way are recorded (and warned once) only
         when a readable one follows; otherwise the error names the first failure.
         """
+        if not len(self):
+            raise UserError(f"no readable images in {self.description}: it holds none")
         failed: list[tuple[ImageItem, ValueError]] = []
         for index in range(len(self)):
             item = self[index]

@@ -399,7 +399,11 @@ def rescore(spec: BenchmarkSpec, predictions_file: str | Path, out_dir: str | Pa
         settings.log(f"warning: {warning}")
     responses: dict[str, str] = {}
     previous: dict = {}
-    for lineno, raw in enumerate(predictions_file.read_bytes().split(b"\n"), 1):
+    try:
+        blob = predictions_file.read_bytes()
+    except OSError as exc:
+        raise UserError(f"cannot read {predictions_file} ({exc.strerror or exc.__class__.__name__})") from None
+    for lineno, raw in enumerate(blob.split(b"\n"), 1):
         if not raw.strip():
             continue
         try:
