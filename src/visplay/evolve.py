@@ -132,15 +132,16 @@ def prepare_run(cfg: EvolveConfig, out: Path, resume: bool, allowed_entries: tup
 
 def check_inputs(cfg: EvolveConfig) -> ImageSource:
     """Every input of a run, checked before anything is written: the base model's files, the images (at
-    least one must decode) and the benchmarks' names. Returns the opened image source."""
+    least one must decode) and the benchmarks (readable, every image decodes: they are first read after
+    the first iteration, hours in). Returns the opened image source."""
     read_model_config(Path(cfg.model.path))  # a wrong model folder is reported before any image is read
     images = open_image_source(cfg.data.images, cfg.data.image_column)
     images.require_readable()
     if cfg.eval.benchmarks:
-        from visplay.evaluation.benchmarks import get_benchmark
+        from visplay.evaluation.data import check_images, load_benchmark
 
         for bench in cfg.eval.benchmarks:
-            get_benchmark(bench.name)
+            check_images(load_benchmark(bench.name, Path(bench.data), limit=bench.limit))
     return images
 
 

@@ -344,6 +344,28 @@ def build_corpus(root: Path, readonly_ok: bool) -> list[Case]:
     demo("bad-set-value", "--out", str(outs / "demo-set2"), "--set", "curation.band=[2,3]", expect="curation.band")
     demo("holds-a-run", "--out", str(existing), expect="already holds a run")
 
+    # --- tiny-model and world: their outputs and inputs -----------------------------------------------------------
+    def command(name, *args, expect, **kw):
+        cases.append(Case(name, list(map(str, args)), expect, **kw))
+
+    for what, argv, refusal in (("tiny-model", ["tiny-model"], "not a tiny model"),
+                                ("world-images", ["world", "images", "--n", "2"], "not an empty folder"),
+                                ("world-base", ["world", "base", "--no-check"], "not a model folder")):
+        command(f"{what}/out-is-a-file", *argv, "--out", a_file, expect="is a file")
+        command(f"{what}/out-under-a-file", *argv, "--out", under_file, expect="is a file, not a folder")
+        command(f"{what}/out-foreign-folder", *argv, "--out", foreign, expect=refusal)
+    command("world-benchmark/out-a-folder", "world", "benchmark", "--n", "6", "--out", foreign, expect="is a folder")
+    command("world-benchmark/out-under-a-file", "world", "benchmark", "--n", "6", "--out", under_file / "b.parquet",
+            expect="is a file, not a folder")
+    command("world-check/model-weights-truncated", "world", "check", "--model", variants["weights-truncated"][0],
+            expect="not a complete safetensors file")
+    bad_bench_data = [("garbage", root / "bench" / "garbage.parquet", "cannot read"),
+                      ("missing-columns", root / "bench" / "cols.parquet", "missing column"),
+                      ("not-parquet", predictions, "must be a .parquet file"),
+                      ("no-family", _parquet(root / "bench" / "nofamily.parquet", {
+                          k: [r[k] for r in pq.read_table(bench).to_pylist()] for k in ("id", "question", "answer",
+                                                                                       "image")}), "no family column")]
+
     # --- judge URLs (eval score; the password never appears) ---------------------------------------------------------
     for name, url, expect in (
         ("not-a-url", "judge-server", "not an http"),
@@ -392,6 +414,12 @@ def build_corpus(root: Path, readonly_ok: bool) -> list[Case]:
     }
     for name, (path, expect) in bench_cases.items():
         eval_(f"data-{name}", data_=path, expect=expect)
+    for name, path, expect in bad_bench_data + [("garbage-image-bytes", bench_cases["garbage-image-bytes"][0],
+                                                  "undecodable image")]:
+        command(f"world-check/benchmark-{name}", "world", "check", "--model", model, "--benchmark", path, expect=expect)
+    for name in ("garbage-parquet", "garbage-image-bytes"):  # read hours into a run: checked at its start
+        evolve_cfg(f"benchmark-{name}", config, "--set",
+                   f"eval.benchmarks=[{{name: toy, data: {bench_cases[name][0]}}}]", expect=bench_cases[name][1])
     eval_("limit-0", "--limit", "0", expect="--limit")
     eval_("batch-size-0", "--batch-size", "0", expect="--batch-size")
     eval_("max-new-tokens-0", "--max-new-tokens", "0", expect="--max-new-tokens")
@@ -501,6 +529,13 @@ def build_corpus(root: Path, readonly_ok: bool) -> list[Case]:
               expect="output folder (the predictions' own)", readonly=True)
         curate("out-read-only", out=ro_empty / "q.parquet", expect="cannot be written", readonly=True)
         cases.append(Case("demo/out-read-only", ["demo", "--out", str(ro / "demo")], "cannot be written", readonly=True))
+        command("tiny-model/out-read-only", "tiny-model", "--out", ro / "tiny", expect="cannot be written", readonly=True)
+        command("world-images/out-read-only", "world", "images", "--n", "2", "--out", ro / "img",
+                expect="cannot be written", readonly=True)
+        command("world-benchmark/out-read-only", "world", "benchmark", "--n", "6", "--out", ro / "b.parquet",
+                expect="cannot be written", readonly=True)
+        command("world-base/out-read-only", "world", "base", "--no-check", "--out", ro / "base",
+                expect="cannot be written", readonly=True)
         cases.append(Case("report/read-only-run", ["report", str(ro_run)], "cannot write the report", readonly=True))
         cases.append(Case("eval/run-read-only", ["eval", "--run", str(ro_run), "--benchmark", "toy", "--data", str(bench)],
                           "cannot be written", readonly=True))

@@ -73,21 +73,23 @@ MOMENTS = [
 ]
 
 
-def _kill_when(out: Path, resume: bool, moment) -> None:
-    proc = subprocess.Popen(_command(out, resume), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env=_env())
-    deadline = time.time() + RUN_TIMEOUT
-    try:
-        while not moment(out):
-            if proc.poll() is not None:
-                raise AssertionError(f"the run ended (exit {proc.returncode}) before the moment: {proc.stderr.read()[-3000:]}")
-            if time.time() > deadline:
-                raise AssertionError("timed out waiting for the moment")
-            time.sleep(0.02)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        proc.stderr.close()
+def _kill_when(out: Path, resume: bool, moment, log: Path) -> None:
+    # stderr goes to a file: progress bars would fill a pipe nobody reads and block the run.
+    with open(log, "w") as err:
+        proc = subprocess.Popen(_command(out, resume), stdout=subprocess.DEVNULL, stderr=err, env=_env())
+        deadline = time.time() + RUN_TIMEOUT
+        try:
+            while not moment(out):
+                if proc.poll() is not None:
+                    raise AssertionError(f"the run ended (exit {proc.returncode}) before the moment: "
+                                         f"{log.read_text()[-3000:]}")
+                if time.time() > deadline:
+                    raise AssertionError("timed out waiting for the moment")
+                time.sleep(0.02)
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+    assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
 
 
 def _finish(out: Path, resume: bool) -> None:
@@ -135,7 +137,7 @@ def test_demo_resumes_after_sigkill_at_eight_moments(tmp_path):
     reference_seconds = time.perf_counter() - started
     seen = []
     for index, (label, moment) in enumerate(MOMENTS):
-        _kill_when(resumed, resume=index > 0, moment=moment)
+        _kill_when(resumed, resume=index > 0, moment=moment, log=tmp_path / f"attempt-{index}.log")
         done = sorted(_state(resumed))
         seen.append((label, (resumed / "config.yaml").exists(), done, (resumed / "report.html").exists()))
     # The moments landed where they were meant to: two before config.yaml, the last before the report.

@@ -328,13 +328,27 @@ def evaluate_model(model_dir: str | Path, specs: list[BenchmarkSpec], out_root: 
     model_dir = Path(model_dir)
     read_model_config(model_dir)  # a wrong model folder fails before any data is read
     datasets = datasets if datasets is not None else _load_all(specs, settings)
-    loaded = load_vlm(model_dir, device=settings.device, dtype=settings.dtype)
-    sampler = HFSampler(loaded, max_batch_rows=settings.batch_size, progress=False)
+    sampler = _LazySampler(lambda: HFSampler(load_vlm(model_dir, device=settings.device, dtype=settings.dtype),
+                                             max_batch_rows=settings.batch_size, progress=False))
     try:
         return evaluate_with_sampler(sampler, model_dir, datasets, out_root, settings)
     finally:
-        del sampler, loaded
+        del sampler
         free_memory()
+
+
+class _LazySampler:
+    """Loads the model at the first generation: a resumed evaluation whose answers are all in
+    responses.jsonl already (e.g. after a kill during the report) loads no model at all."""
+
+    def __init__(self, factory):
+        self._factory = factory
+        self._sampler = None
+
+    def sample(self, *args, **kwargs):
+        if self._sampler is None:
+            self._sampler = self._factory()
+        return self._sampler.sample(*args, **kwargs)
 
 
 
