@@ -128,7 +128,7 @@ def test_partial_section_keeps_its_role_preset(paths):
     assert cfg.reasoner.grpo.max_completion_length == 4096  # the reasoner's preset, not the generic default
 
 
-@pytest.mark.parametrize("name", ["paper_qwen2_5_vl_3b.yaml", "authors_code.yaml"])
+@pytest.mark.parametrize("name", ["paper_qwen2_5_vl_3b.yaml", "paper_qwen2_5_vl_7b.yaml", "authors_code.yaml"])
 def test_shipped_configs_are_valid(name, paths):
     from pathlib import Path
 
@@ -136,3 +136,33 @@ def test_shipped_configs_are_valid(name, paths):
     overrides = [f"model.path={paths['model']}", f"data.images={paths['images']}", "eval.benchmarks=[]"]
     cfg = load_evolve_config(f, overrides)
     assert cfg.iterations >= 1
+
+
+def test_authors_code_config_resolves_to_every_authors_value(paths):
+    """configs/authors_code.yaml = the authors' code, knob by knob (README "Faithfulness")."""
+    from pathlib import Path
+
+    f = Path(__file__).resolve().parents[1] / "configs" / "authors_code.yaml"
+    cfg = load_evolve_config(f, [f"model.path={paths['model']}", f"data.images={paths['images']}"])
+    for grpo in (cfg.questioner.grpo, cfg.reasoner.grpo):
+        assert grpo.kl_bias_correction is False and grpo.loss == "seq-mean-token-mean" and grpo.micro_batch_size == 1
+        assert (grpo.kl_coef, grpo.clip_low, grpo.clip_high, grpo.dual_clip) == (0.01, 0.2, 0.3, 3.0)
+        assert (grpo.temperature, grpo.top_p, grpo.top_k, grpo.repetition_penalty) == (1.0, 0.99, 0, 1.0)
+        assert (grpo.learning_rate, grpo.weight_decay, grpo.lr_schedule) == (1e-6, 0.01, "constant")
+    q = cfg.questioner
+    assert (q.votes, q.answer_temperature, q.answer_top_p, q.answer_top_k, q.answer_repetition_penalty,
+            q.answer_max_tokens, q.vote_prompt) == (10, 1.0, 1.0, 40, 1.0, 4096, "authors")
+    c = cfg.curation
+    assert (c.images, c.samples_per_image, c.votes, c.band, c.drop_none_answers, c.pool) == (
+        1000, 8, 9, (0.3, 0.8), True, "fixed")
+    assert (c.question_temperature, c.question_top_p, c.question_top_k, c.question_max_tokens) == (1.0, 0.95, 0, 4096)
+    r = cfg.reward
+    assert (r.variant, r.validity, r.diversity_scope, r.reasoner_variant) == ("official", "strict", "batch", "official")
+    assert (cfg.model.min_pixels, cfg.model.max_pixels) == (262144, 4194304)
+
+
+def test_sampling_settings_are_written_to_the_run_config(paths):
+    text = to_yaml(load_evolve_config(None, base=_base(paths)))
+    for key in ("answer_top_k", "answer_repetition_penalty", "question_top_p", "question_repetition_penalty",
+                "kl_bias_correction", "vote_prompt", "validity", "repetition_penalty", "top_k:"):
+        assert key in text

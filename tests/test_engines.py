@@ -129,3 +129,35 @@ def test_bad_model_folders_give_user_errors(tmp_path, tiny_model_dir):
     (broken / "config.json").write_text("{not json")
     with pytest.raises(UserError, match="not readable JSON"):
         load_vlm(broken)
+
+
+def test_checkpoint_generation_config_cannot_change_a_sample(tiny_model_dir, tmp_path):
+    """A real checkpoint's generation_config.json (chat defaults) must not leak into votes or greedy answers."""
+    import shutil
+
+    leaky = tmp_path / "leaky"
+    shutil.copytree(tiny_model_dir, leaky)
+    config = json.loads((leaky / "generation_config.json").read_text())
+    config.update(repetition_penalty=2.0, temperature=0.01, top_k=1, top_p=0.1, no_repeat_ngram_size=2,
+                  do_sample=True, min_new_tokens=3)
+    (leaky / "generation_config.json").write_text(json.dumps(config))
+    clean = HFSampler(load_vlm(tiny_model_dir, device="cpu"))
+    dirty = HFSampler(load_vlm(leaky, device="cpu"))
+    requests = [SampleRequest(reasoner_messages(f"Question {i}?"), [_scene_image(i)]) for i in range(3)]
+    for kwargs in (dict(n=4, temperature=1.0, top_p=1.0, seed=3), dict(n=1, temperature=0.0),
+                   dict(n=3, temperature=1.0, top_p=1.0, top_k=40, repetition_penalty=1.0, seed=5)):
+        assert dirty.sample(requests, max_new_tokens=10, **kwargs) == clean.sample(requests, max_new_tokens=10, **kwargs)
+    # ... while the knobs themselves do act when asked for.
+    plain = clean.sample(requests, n=4, temperature=1.0, top_p=1.0, max_new_tokens=10, seed=3)
+    assert clean.sample(requests, n=4, temperature=1.0, top_p=1.0, max_new_tokens=10, seed=3, top_k=1) != plain
+
+
+def test_pixel_bounds_clamp_the_image_area(tiny_model_dir):
+    """model.min_pixels / max_pixels reach the processor (the authors clamp to 262,144-4,194,304 pixels)."""
+    small = load_vlm(tiny_model_dir, device="cpu", max_pixels=56 * 56)
+    large = load_vlm(tiny_model_dir, device="cpu", min_pixels=224 * 224, max_pixels=224 * 224)
+    image_token = small.model.config.image_token_id
+    counts = [int((_inputs(m, _scene_image(0))["input_ids"] == image_token).sum()) for m in (small, large)]
+    assert counts == [4, 64]  # 112 px -> 56 px (4x4 patches, 2x2 merge) / 224 px (16x16 patches)
+    with pytest.raises(UserError, match="min_pixels"):
+        load_vlm(tiny_model_dir, device="cpu", min_pixels=10**6, max_pixels=10**4)

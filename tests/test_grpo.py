@@ -164,11 +164,19 @@ def test_paper_preset_maps_to_trl(tmp_path):
     assert cfg.generation_batch_size == 512 * 8  # one rollout round
     assert cfg.max_steps == 80 and cfg.num_iterations == 1
     assert (cfg.beta, cfg.epsilon, cfg.epsilon_high, cfg.delta) == (0.01, 0.2, 0.3, 3.0)
-    assert cfg.loss_type == "dapo" and cfg.scale_rewards == "group"
+    # The authors: verl token-mean with one sequence per micro-batch = mean of per-sequence token means,
+    # and verl's low_var_kl gradient (TRL 1.16's default multiplies k3 by pi/pi_old: off).
+    assert cfg.loss_type == "grpo" and cfg.per_device_train_batch_size == 1 and cfg.scale_rewards == "group"
+    assert cfg.use_bias_correction_kl is False
+    assert (cfg.top_k, cfg.repetition_penalty) == (0, 1.0)
     assert (cfg.learning_rate, cfg.weight_decay, cfg.max_grad_norm) == (1e-6, 0.01, 1.0)
     assert getattr(cfg.lr_scheduler_type, "value", cfg.lr_scheduler_type) == "constant"
     assert (cfg.temperature, cfg.top_p) == (1.0, 0.99)
     assert GRPOSettings.paper("questioner").max_completion_length == 2048
+    assert GRPOSettings.tiny("reasoner").loss == "seq-mean-token-mean"
+    # The other aggregation and TRL's KL correction stay one setting away.
+    other = grpo_config(GRPOSettings.paper("reasoner", loss="token-mean", kl_bias_correction=True), tmp_path)
+    assert other.loss_type == "dapo" and other.use_bias_correction_kl is True
 
 
 def test_reward_adapter_protocol():

@@ -58,3 +58,23 @@ def test_missing_boxes_never_make_a_silver_answer():
     vote = majority_vote([None] * 6 + ["7", "7", "7"])
     assert vote.answer == "7" and vote.confidence == pytest.approx(1 / 3)
     assert keep(vote) and drop_reason(PARSED, vote) is None
+
+
+def test_chance_corrected_band_drops_yes_no_coin_flips():
+    """curation.confidence: chance-corrected: a 9-vote yes/no question at c = 5/9 or 6/9 is near chance and
+    leaves the band, a count at the same c stays."""
+    import dataclasses
+
+    from visplay.selfplay.answers import majority_vote
+    from visplay.selfplay.confidence import used_confidence
+
+    def reason(votes, mode):
+        vote = majority_vote(votes)
+        banded = dataclasses.replace(vote, confidence=used_confidence(vote.confidence, vote.answer, mode))
+        return drop_reason("q", banded)
+
+    yes_no = ["yes"] * 5 + ["no"] * 4
+    count = ["3"] * 5 + ["2"] * 2 + ["4"] * 2
+    assert reason(yes_no, "raw") is None and reason(count, "raw") is None
+    assert reason(yes_no, "chance-corrected") == "too_hard" and reason(count, "chance-corrected") is None
+    assert reason(["yes"] * 7 + ["no"] * 2, "chance-corrected") is None  # c = 7/9 -> 0.56, inside the band

@@ -23,6 +23,14 @@ class ModelConfig:
     trust_remote_code: bool = option(False, help="allow custom model code in the model folder (off unless you trust it)")
     prompt_style: Literal["paper", "compact"] = option(
         "paper", help="prompt templates: paper (long form, real models) or compact (tiny toy-world models)")
+    min_pixels: int | None = option(None, help="smallest image area fed to the model (Qwen-VL processors' size.shortest_edge); "
+                                    "null = the processor's own (authors: 262144)", min=1)
+    max_pixels: int | None = option(None, help="largest image area fed to the model (Qwen-VL processors' size.longest_edge); "
+                                    "null = the processor's own (authors: 4194304)", min=1)
+
+    def check(self) -> None:
+        if self.min_pixels is not None and self.max_pixels is not None and self.min_pixels > self.max_pixels:
+            raise UserError(f"config key model.min_pixels: {self.min_pixels} is above model.max_pixels {self.max_pixels}")
 
 
 @dataclass
@@ -42,10 +50,19 @@ class SamplerConfig:
 class QuestionerConfig:
     grpo: GRPOSettings = field(default_factory=lambda: GRPOSettings.paper("questioner"),
                                metadata={"help": "GRPO settings of the questioner stage"})
+    train: bool = option(True, help="run the questioner stage; false copies Q_{i-1} forward, so the base questioner "
+                         "writes every iteration's questions (the frozen-questioner study arm)")
     votes: int = option(10, help="reasoner answers per candidate question during questioner GRPO (paper: m = 10)", min=1)
-    answer_temperature: float = option(1.0, help="sampling temperature of the frozen reasoner's votes", min=0.0)
-    answer_top_p: float = option(0.99, help="top_p of the frozen reasoner's votes", min=0.0, max=1.0)
+    answer_temperature: float = option(1.0, help="sampling temperature of the frozen reasoner's votes (questioner "
+                                       "stage and curation)", min=0.0)
+    answer_top_p: float = option(0.99, help="top_p of the frozen reasoner's votes (authors: 1.0)", min=0.0, max=1.0)
+    answer_top_k: int = option(0, help="top_k of the frozen reasoner's votes; 0 = off (authors: 40)", min=0)
+    answer_repetition_penalty: float = option(1.0, help="repetition penalty of the votes; 1.0 = none (authors: none)",
+                                              min=0.0)
     answer_max_tokens: int = option(4096, help="max new tokens per reasoner vote", min=1)
+    vote_prompt: Literal["reasoner", "authors"] = option(
+        "reasoner", help="prompt of the questioner-stage votes: reasoner = the reasoner's own step-by-step prompt "
+        "(the paper is silent here); authors = the authors' server prompt, boxed answer only, with the question type")
 
 
 @dataclass
@@ -55,7 +72,14 @@ class RewardConfig:
         "(min(c, 1-c) - share, or -1 - share when unparsed)")
     diversity_scope: Literal["image", "batch"] = option(
         "image", help="BLEU clustering over the G questions of one image (paper) or the whole rollout batch (authors' code)")
+    validity: Literal["lenient", "strict"] = option(
+        "lenient", help="which questioner replies count as valid: lenient = any non-empty <question>; strict = the "
+        "authors' full <type>..</type><question>..</question><answer>..</answer> triple")
     diversity_lambda: float = option(1.0, help="weight of the diversity penalty (not given in the paper; R-Zero uses 1)", min=0.0)
+    confidence: Literal["raw", "chance-corrected"] = option(
+        "raw", help="confidence c in the questioner's uncertainty reward: raw = the paper's vote share; chance-corrected "
+        "= rescaled so that chance agreement is 0 (a yes/no question at c = 5/9 counts as 0.11; an extension, "
+        "see visplay/selfplay/confidence.py)")
     bleu_threshold: float = option(0.5, help="agglomerative clustering distance threshold on 1 - BLEU", min=0.0, max=1.0)
     reasoner_variant: Literal["paper", "official"] = option(
         "paper", help="reasoner reward: paper = 1/0 agreement with the silver answer; official = 0.9 accuracy + 0.1 format")
@@ -68,8 +92,19 @@ class CurationConfig:
     votes: int = option(9, help="reasoner answers per candidate (authors' curation: m = 9)", min=1)
     band: tuple[float, float] = option((0.25, 0.75), help="keep candidates whose confidence c is in [low, high] "
                                        "(paper 0.25-0.75; authors' code 0.3-0.8)", min=0.0, max=1.0)
+    confidence: Literal["raw", "chance-corrected"] = option(
+        "raw", help="confidence the band is applied to: raw = the paper's vote share c; chance-corrected = c rescaled so "
+        "that chance agreement is 0 (yes/no answers; an extension, see visplay/selfplay/confidence.py). "
+        "questions.parquet keeps the raw c")
     drop_none_answers: bool = option(False, help="also drop candidates whose silver answer is the string 'None' (authors' code)")
+    pool: Literal["fresh", "fixed"] = option(
+        "fresh", help="curation images per iteration: fresh = a new seeded draw each iteration; fixed = the source's "
+        "first `images` images every iteration (authors' code)")
     question_temperature: float = option(1.0, help="questioner sampling temperature during curation", min=0.0)
+    question_top_p: float = option(0.99, help="questioner top_p during curation (authors: 0.95)", min=0.0, max=1.0)
+    question_top_k: int = option(0, help="questioner top_k during curation; 0 = off", min=0)
+    question_repetition_penalty: float = option(1.0, help="questioner repetition penalty during curation; 1.0 = none",
+                                                min=0.0)
     question_max_tokens: int = option(2048, help="max new tokens per generated question", min=1)
     min_kept: int = option(16, help="fewest kept questions the reasoner stage trains on", min=1)
     on_too_few: Literal["stop", "continue"] = option(
@@ -85,6 +120,12 @@ class CurationConfig:
 class ReasonerConfig:
     grpo: GRPOSettings = field(default_factory=lambda: GRPOSettings.paper("reasoner"),
                                metadata={"help": "GRPO settings of the reasoner stage"})
+    train: bool = option(True, help="run the reasoner stage; false copies R_{i-1} forward (the no-training study "
+                         "arm: the evaluation noise floor)")
+    labels: Literal["silver", "oracle"] = option(
+        "silver", help="answers the reasoner trains on: silver = the majority vote (the method); oracle = the toy "
+        "world's true answers for the kept questions it can answer. oracle is the oracle-labels study arm, an upper "
+        "bound and NOT self-evolution: the only setting under which the oracle touches training (toy world only)")
 
 
 @dataclass

@@ -28,14 +28,16 @@ DEMO_BENCHMARK_ITEMS = 840
 DEMO_ENTRIES = ("world", "eval")
 
 
-def prepare_world(world_dir: Path, seed: int, n_images: int, benchmark_items: int, log: Callable[[str], None]) -> dict:
-    """Base model, unlabeled images and benchmark under ``world_dir``; each reused when already complete."""
+def prepare_world(world_dir: Path, seed: int, n_images: int, benchmark_items: int, log: Callable[[str], None],
+                  images_name: str = "images") -> dict:
+    """Base model, unlabeled images (``world_dir/images_name``) and benchmark under ``world_dir``; each reused
+    when already complete (``visplay study`` shares one world folder across its runs, images per seed)."""
     from visplay.world.base import build_base
     from visplay.world.benchmark import write_benchmark
     from visplay.world.images import write_images
 
     world_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"base": world_dir / "base", "images": world_dir / "images", "benchmark": world_dir / "benchmark.parquet"}
+    paths = {"base": world_dir / "base", "images": world_dir / images_name, "benchmark": world_dir / "benchmark.parquet"}
     if not (paths["base"] / "config.json").exists():
         log("world: copying the shipped tiny base VLM")
         build_base(paths["base"], rebuild=False, check=False, log=log)
@@ -91,8 +93,13 @@ def evaluate_toy(model_dir: Path, benchmark: Path, out_dir: Path, cfg: EvolveCon
 
 def run_demo(out: str | Path, iterations: int = 3, seed: int = 0, n_images: int = DEMO_IMAGES,
              benchmark_items: int = DEMO_BENCHMARK_ITEMS, resume: bool = False, overrides: list[str] | None = None,
-             log: Callable[[str], None] = print, on_iteration: Callable[[dict], None] | None = None) -> list[dict]:
-    """Run the demo into ``out``; returns the table rows (row 0 = the base model)."""
+             log: Callable[[str], None] = print, on_iteration: Callable[[dict], None] | None = None,
+             world: dict | None = None, base_row: dict | None = None) -> list[dict]:
+    """Run the demo into ``out``; returns the table rows (row 0 = the base model).
+
+    ``world`` (paths from :func:`prepare_world`) and ``base_row`` (the base model's scores) let
+    ``visplay study`` share one world and one base evaluation across its runs.
+    """
     from visplay.evolve import check_folder_entries, check_run_folder
     from visplay.world.base import ASSET_DIR
 
@@ -100,19 +107,18 @@ def run_demo(out: str | Path, iterations: int = 3, seed: int = 0, n_images: int 
     # Everything is checked before the world is built: the folder, the --set overrides and, on resume,
     # that they match the stored run. Before the world exists the overrides are validated against the
     # shipped model's folder (any existing path would do; the real paths are filled in below).
-    world = {"base": out / "world" / "base", "images": out / "world" / "images",
-             "benchmark": out / "world" / "benchmark.parquet"}
-    if check_folder_entries(out, resume, DEMO_ENTRIES) and all(p.exists() for p in world.values()):
-        check_run_folder(demo_config(out, world, iterations, seed, overrides), out, resume, DEMO_ENTRIES)
+    expected = world or {"base": out / "world" / "base", "images": out / "world" / "images",
+                         "benchmark": out / "world" / "benchmark.parquet"}
+    if check_folder_entries(out, resume, DEMO_ENTRIES) and all(Path(p).exists() for p in expected.values()):
+        check_run_folder(demo_config(out, expected, iterations, seed, overrides), out, resume, DEMO_ENTRIES)
     else:
         demo_config(out, {"base": ASSET_DIR, "images": ASSET_DIR, "benchmark": ASSET_DIR}, iterations, seed, overrides)
-    paths = prepare_world(out / "world", seed, n_images, benchmark_items, log)
+    paths = world or prepare_world(out / "world", seed, n_images, benchmark_items, log)
     cfg = demo_config(out, paths, iterations, seed, overrides)
     run = RunFolder(out)
-    base_row = {"iteration": 0}
-    base_eval = out / "eval" / "base"
-    log("evaluating the base model on the toy benchmark")
-    base_row.update(evaluate_toy(paths["base"], paths["benchmark"], base_eval, cfg, log))
+    if base_row is None:
+        log("evaluating the base model on the toy benchmark")
+        base_row = {"iteration": 0, **evaluate_toy(paths["base"], paths["benchmark"], out / "eval" / "base", cfg, log)}
     if on_iteration is not None:
         on_iteration(base_row)
     rows = evolve(cfg, out, resume=resume, hooks=toy_hooks(run, paths, seed, cfg, log), on_iteration=on_iteration,

@@ -157,6 +157,9 @@ def evolve(cfg: EvolveConfig, out: str | Path, resume: bool = False, hooks: Hook
     if hooks.evaluate is None and cfg.eval.benchmarks:
         hooks.evaluate = benchmark_evaluator(cfg)
     out = Path(out)
+    if cfg.reasoner.labels == "oracle" and hooks.annotate is None:
+        raise UserError("reasoner.labels=oracle needs the toy world's oracle (the oracle-labels arm of visplay "
+                        "study / visplay demo); a run on your own images has no true answers")
     check_run_folder(cfg, out, resume, allowed_entries)  # cheap, and says "already holds a run" first
     images = check_inputs(cfg)
     run = prepare_run(cfg, out, resume, allowed_entries)
@@ -172,7 +175,11 @@ def evolve(cfg: EvolveConfig, out: str | Path, resume: bool = False, hooks: Hook
         started = time.perf_counter()
 
         if not run.is_done(iteration, "questioner"):
-            info = run_questioner_stage(cfg, run, iteration, q_prev, r_prev, images)
+            if cfg.questioner.train:
+                info = run_questioner_stage(cfg, run, iteration, q_prev, r_prev, images)
+            else:
+                _copy_checkpoint(q_prev, run.questioner_dir(iteration))
+                info = {"carried_over": True}
             run.mark_done(iteration, "questioner", info)
 
         if not run.is_done(iteration, "curation"):
@@ -184,13 +191,13 @@ def evolve(cfg: EvolveConfig, out: str | Path, resume: bool = False, hooks: Hook
                    validity=curation.get("validity"), mean_confidence=curation.get("mean_confidence"))
 
         if not run.is_done(iteration, "reasoner"):
-            kept = read_kept(run.questions_path(iteration))
-            if len(kept) < cfg.curation.min_kept:
+            kept = read_kept(run.questions_path(iteration), labels=cfg.reasoner.labels)
+            if cfg.reasoner.train and len(kept) < cfg.curation.min_kept:
                 message = explain_too_few(curation, cfg)
                 if cfg.curation.on_too_few == "stop":
                     raise RunStopped(message)
                 log.warning("%s; continuing as configured", message)
-            if kept:
+            if kept and cfg.reasoner.train:
                 info = run_reasoner_stage(cfg, run, iteration, r_prev, kept)
             else:
                 _copy_checkpoint(r_prev, run.reasoner_dir(iteration))

@@ -142,6 +142,9 @@ def write_report(run_dir: str | Path) -> Path:
         path = run.questions_path(iteration)
         if path.exists():
             parts += [f"<h2>Iteration {iteration}: sample questions</h2>", _questions(path)]
+    from visplay.analysis.audit import audit_html, audit_run
+
+    parts.append(audit_html(audit_run(run.root)))  # toy-world runs only (needs oracle answers)
     parts += ["<h2>Resolved config</h2>", f"<pre>{_esc(run.config_path.read_text())}</pre>"]
     summaries = [r for r in records if r.get("event") == "stage_done"]
     if summaries:

@@ -51,5 +51,9 @@ def run(args: argparse.Namespace) -> int:
     except RunStopped as exc:
         print(f"visplay: stopped: {exc}", file=sys.stderr)
         return 1
+    from visplay.analysis.audit import audit_run, format_audit
+
+    print(format_audit(audit_run(args.out)))
+    print()
     print(f"demo finished in {time.perf_counter() - started:.0f} s; report: {args.out / 'report.html'}")
     return 0

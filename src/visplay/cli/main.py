@@ -22,6 +22,9 @@ SUBCOMMAND_MODULES = [
     "visplay.cli.curate",
     "visplay.cli.eval",
     "visplay.cli.report",
+    "visplay.cli.diagnose",
+    "visplay.cli.audit",
+    "visplay.cli.study",
     "visplay.cli.world",
     "visplay.cli.tiny_model",
 ]

@@ -16,14 +16,23 @@ mapping onto TRL 1.16 lives in one place, :func:`grpo_config`. Where TRL cannot 
   ``dual_clip > 1 + clip_high`` (validated); what differs is only bookkeeping (TRL reports no dual-clip
   fraction). Clipping of any kind only acts when a rollout batch feeds several updates
   (``prompts_per_rollout > prompts_per_step``): with one update per rollout the ratio is exactly 1.
-- **Token-mean loss** maps to TRL ``loss_type="dapo"``: the token losses of an update are summed and
-  divided by (completion tokens of the whole generation batch / updates it feeds), i.e. the average
-  update's token count. EasyR1 takes the token mean of each micro-batch and averages the micro-batches, so
-  per-token weights differ slightly when micro-batches or updates hold different numbers of tokens.
+- **Loss aggregation.** verl/EasyR1's ``token-mean`` takes the token mean of each micro-batch and averages
+  the micro-batches. The authors update with ONE sequence per micro-batch
+  (``micro_batch_size_per_device_for_update: 1`` in their example config and solver scripts), so what they
+  optimise is a mean over sequences of per-sequence token means: TRL's ``loss_type="grpo"``, our
+  ``loss: seq-mean-token-mean`` (the paper preset, with ``micro_batch_size: 1``). ``loss: token-mean``
+  (TRL ``"dapo"``: token losses summed and divided by the average update's token count) is the other
+  aggregation, one setting away.
 - **Advantage** is ``(r - group mean) / (group std + 1e-4)``: TRL's epsilon is 1e-4 where the authors use
   1e-6 (only matters for groups whose rewards are nearly, not exactly, equal).
 - **KL** is TRL's k3 estimator ``exp(ref - logp) - (ref - logp) - 1`` added to the per-token loss with
-  ``beta = kl_coef``; verl's ``low_var_kl`` additionally clamps each token's value to [-10, 10].
+  ``beta = kl_coef``. TRL 1.16 defaults ``use_bias_correction_kl=True``, which multiplies each token's k3
+  by the differentiable ratio pi/pi_old, so the KL gradient becomes (log pi - log pi_ref) grad log pi;
+  verl's ``low_var_kl`` gradient is (1 - pi_ref/pi) grad log pi. ``kl_bias_correction: false`` (default,
+  the authors' behaviour) turns TRL's correction off. Departure: verl also clamps each token's k3 value to
+  [-10, 10] (and the log-ratio to [-20, 20] before ``exp``); TRL computes k3 inline in ``_compute_loss``
+  with no clamp option, so this cannot be done without patching TRL. The clamp only acts on a token whose
+  log-probability moved more than about 2.6 nats above (or 11 below) the reference's.
   The reference model is TRL's, loaded from ``model.config._name_or_path``, i.e. the stage's starting
   checkpoint (checked after the trainer is built).
 - **Weight decay** skips biases and norm weights (transformers' default grouping); the authors' AdamW
@@ -99,8 +108,12 @@ class GRPOSettings:
     dual_clip: float | None = field(default=3.0, metadata={
         "help": "dual-clip bound c for negative advantages (loss <= -A*c), TRL's delta; null = off; "
                 "must exceed 1 + clip_high", "min": 1.0})
-    loss: Literal["token-mean", "seq-mean-token-mean"] = field(default="token-mean", metadata={
-        "help": "loss aggregation: token-mean over the batch (authors) or mean over sequences of token means",
+    kl_bias_correction: bool = field(default=False, metadata={
+        "help": "multiply each token's k3 KL value by pi/pi_old (TRL's use_bias_correction_kl, its default); "
+                "false = verl's low_var_kl gradient (authors)"})
+    loss: Literal["token-mean", "seq-mean-token-mean"] = field(default="seq-mean-token-mean", metadata={
+        "help": "loss aggregation: seq-mean-token-mean = mean over sequences of per-sequence token means (authors: "
+                "verl token-mean with one sequence per micro-batch); token-mean = token mean over the update",
         "choices": tuple(_LOSS_TYPES)})
     scale_rewards: Literal["group", "batch", "none"] = field(default="group", metadata={
         "help": "advantage denominator: group std (GRPO, authors), batch std, or none (Dr. GRPO)",
@@ -108,6 +121,9 @@ class GRPOSettings:
     grad_clip: float = field(default=1.0, metadata={"help": "max gradient norm", "min": 0.0})
     temperature: float = field(default=1.0, metadata={"help": "rollout sampling temperature", "min": 0.0})
     top_p: float = field(default=0.99, metadata={"help": "rollout nucleus sampling", "min": 0.0, "max": 1.0})
+    top_k: int = field(default=0, metadata={"help": "rollout top-k sampling; 0 = off (authors: off)", "min": 0})
+    repetition_penalty: float = field(default=1.0, metadata={
+        "help": "rollout repetition penalty; 1.0 = none (authors: none)", "min": 0.0})
     max_completion_length: int = field(default=2048, metadata={
         "help": "max new tokens per completion (authors: questioner 2048, reasoner 4096)", "min": 1})
     mask_truncated_completions: bool = field(default=False, metadata={
@@ -146,8 +162,8 @@ class GRPOSettings:
         values: dict[str, Any] = dict(
             group_size=8, prompts_per_step=128, prompts_per_rollout=512, steps=20,
             max_completion_length=2048 if role == "questioner" else 4096,
-            # EasyR1's example configs update with 4 completions per GPU per pass.
-            micro_batch_size=4,
+            # The authors' example config and solver scripts update with one sequence per GPU per pass.
+            micro_batch_size=1, loss="seq-mean-token-mean",
         )
         values.update(overrides)
         return cls(**values)
@@ -157,7 +173,7 @@ class GRPOSettings:
         """A preset for the toy world's tiny models on 2 CPU cores.
 
         Kept from the paper: G = 8 (fewer samples make more groups all-equal, i.e. no signal), the KL,
-        clip and token-mean settings, temperature 1.0. Changed, and why:
+        clip and loss-aggregation settings, temperature 1.0. Changed, and why:
         - 4 prompts per update (32 completions), one update per rollout (on-policy): a step is about a
           second or two of CPU, so a stage of 10-20 steps fits the demo's time budget;
         - completions of at most 48 (questioner) / 64 (reasoner) tokens: toy questions and answers take
@@ -559,6 +575,7 @@ def grpo_config(settings: GRPOSettings, work_dir: Path, num_processes: int = 1, 
         remove_unused_columns=False,  # the reward function needs the extra columns
         # objective
         beta=settings.kl_coef,
+        use_bias_correction_kl=settings.kl_bias_correction,
         epsilon=settings.clip_low,
         epsilon_high=settings.clip_high,
         delta=settings.dual_clip,
@@ -576,6 +593,8 @@ def grpo_config(settings: GRPOSettings, work_dir: Path, num_processes: int = 1, 
         # rollout
         temperature=settings.temperature,
         top_p=settings.top_p,
+        top_k=settings.top_k,
+        repetition_penalty=settings.repetition_penalty,
         max_completion_length=settings.max_completion_length,
         use_vllm=device["use_vllm"],
         vllm_mode=settings.vllm_mode,
@@ -627,6 +646,8 @@ def train_grpo(
     metrics_path: str | Path | None = None,
     stage_name: str = "",
     progress: bool = True,
+    min_pixels: int | None = None,
+    max_pixels: int | None = None,
 ) -> Path:
     """Train the VLM in ``model_dir`` with GRPO on ``examples`` and save it to ``out_dir``; return ``out_dir``.
 
@@ -643,6 +664,7 @@ def train_grpo(
         metrics_path: metrics.jsonl to append one line per logged step, plus a final ``grpo_end`` line.
         stage_name: written into every metrics line (e.g. ``iter_01/questioner``) and shown on the bar.
         progress: show a progress bar with the reward.
+        min_pixels, max_pixels: image-area bounds of the processor (None = its own).
     """
     from accelerate import PartialState
     from transformers import PrinterCallback, set_seed
@@ -661,7 +683,7 @@ def train_grpo(
     dataset = build_dataset(examples, settings)
     # Policy in float32 on CPU: TRL/accelerate place it, and on GPU bf16 autocast runs over fp32 master
     # weights (pure bf16 weights would round away updates of lr 1e-6).
-    loaded = load_vlm(model_dir, device="cpu", dtype=torch.float32)
+    loaded = load_vlm(model_dir, device="cpu", dtype=torch.float32, min_pixels=min_pixels, max_pixels=max_pixels)
     model, processor = loaded.model, loaded.processor
     tokenizer = processor.tokenizer
     # Generation pads on the left; TRL left-pads its own tensors but the processor call that builds the

@@ -128,8 +128,14 @@ def load_vlm(
     device: str | None = None,
     dtype: torch.dtype | str | None = None,
     trust_remote_code: bool = False,
+    min_pixels: int | None = None,
+    max_pixels: int | None = None,
 ) -> LoadedVLM:
-    """Load a local VLM folder and its processor; offline, CPU or GPU (bf16 on GPU by default)."""
+    """Load a local VLM folder and its processor; offline, CPU or GPU (bf16 on GPU by default).
+
+    ``min_pixels`` / ``max_pixels`` clamp the image area the processor feeds the model (see
+    :func:`set_pixel_bounds`); None keeps the processor's own bounds.
+    """
     from transformers import AutoModelForImageTextToText
 
     path = Path(path)
@@ -148,13 +154,37 @@ def load_vlm(
         raise UserError(f"cannot load the model in {path} ({exc.__class__.__name__}: {first[:300]})") from None
     model.to(device)
     model.eval()
+    set_pixel_bounds(processor, min_pixels, max_pixels)
     tokenizer = processor.tokenizer
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    gen = model.generation_config
-    if gen.pad_token_id is None:
-        gen.pad_token_id = tokenizer.pad_token_id
+    # The checkpoint's generation_config.json (chat defaults such as repetition_penalty 1.05) must never
+    # reach a sample: generation fills unset parameters from model.generation_config, so it is replaced
+    # by one holding only the special tokens (samplers and GRPO pass every decoding knob explicitly).
+    from transformers import GenerationConfig
+
+    model.generation_config = GenerationConfig(
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id)
     return LoadedVLM(model=model, processor=processor, path=path)
+
+
+def set_pixel_bounds(processor, min_pixels: int | None = None, max_pixels: int | None = None) -> None:
+    """Clamp the image area of Qwen-VL-style processors (``size.shortest_edge`` / ``size.longest_edge`` are
+    pixel counts there); the authors clamp to 262,144-4,194,304 pixels. No-op when both are None."""
+    if min_pixels is None and max_pixels is None:
+        return
+    image_processor = getattr(processor, "image_processor", None)
+    size = getattr(image_processor, "size", None)
+    get = size.get if isinstance(size, dict) else (lambda key: getattr(size, key, None))
+    if size is None or get("shortest_edge") is None or get("longest_edge") is None:
+        raise UserError(f"model.min_pixels / model.max_pixels: the image processor "
+                        f"{type(image_processor).__name__} has no pixel-count bounds to set")
+    low = min_pixels if min_pixels is not None else get("shortest_edge")
+    high = max_pixels if max_pixels is not None else get("longest_edge")
+    if low > high:
+        raise UserError(f"model.min_pixels {low} is above model.max_pixels {high}")
+    bounds = {"shortest_edge": int(low), "longest_edge": int(high)}
+    image_processor.size = dict(size, **bounds) if isinstance(size, dict) else type(size)(**bounds)
 
 
 def free_memory() -> None:

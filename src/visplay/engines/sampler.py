@@ -5,6 +5,13 @@ Backends:
   batched (left padding) into batches sized to a token budget; n samples come from
   ``num_return_sequences``. Each batch is seeded from (seed, batch index), so a fixed seed gives the same
   strings for the same requests and settings.
+
+Every generation parameter is explicit. transformers' ``generate`` fills any parameter it is not given from
+the checkpoint's ``generation_config.json`` (Qwen2.5-VL-Instruct ships ``repetition_penalty: 1.05`` and
+chat values of temperature/top_p/top_k), then from library defaults (``top_k: 50``). So every call builds a
+complete :func:`explicit_generation_config` from the caller's values (neutral values for the knobs VisPlay
+does not expose), and a checkpoint's own generation config can never change a sample. The stop token is
+the tokenizer's ``eos_token`` (the authors' vLLM scripts stop at ``tokenizer.eos_token_id`` too).
 - vLLM (in-process or an OpenAI-compatible server) plugs in behind the same :class:`Sampler` protocol on GPU
   machines; :func:`make_sampler` is the seam.
 """
@@ -41,9 +48,48 @@ class Sampler(Protocol):
         max_new_tokens: int = 256,
         seed: int = 0,
         desc: str | None = None,
+        top_k: int = 0,
+        repetition_penalty: float = 1.0,
     ) -> list[list[str]]:
-        """Return ``n`` completions (decoded text, special tokens removed) for each request, in order."""
+        """Return ``n`` completions (decoded text, special tokens removed) for each request, in order.
+
+        ``temperature <= 0`` is greedy decoding (one sample repeated n times); ``top_k = 0`` is off.
+        """
         ...
+
+
+def explicit_generation_config(tokenizer, *, do_sample: bool, temperature: float = 1.0, top_p: float = 1.0,
+                               top_k: int = 0, repetition_penalty: float = 1.0, max_new_tokens: int = 256,
+                               num_return_sequences: int = 1):
+    """A ``GenerationConfig`` with every decoding knob set, so that nothing is filled from a checkpoint.
+
+    >>> class Tok: eos_token_id, pad_token_id, bos_token_id = 2, 0, None
+    >>> g = explicit_generation_config(Tok(), do_sample=True, temperature=0.7, top_k=40)
+    >>> g.top_k, g.top_p, g.repetition_penalty, g.no_repeat_ngram_size, g.eos_token_id
+    (40, 1.0, 1.0, 0, 2)
+    """
+    from transformers import GenerationConfig
+
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    # Greedy decoding applies no sampling warper, so its temperature/top_p/top_k stay unset (transformers
+    # warns about any value there); the loaded model's generation config is neutral (engines.loading).
+    return GenerationConfig(
+        do_sample=do_sample,
+        temperature=temperature if do_sample else None,
+        top_p=top_p if do_sample else None,
+        top_k=top_k if do_sample else None,
+        min_p=None, typical_p=1.0, epsilon_cutoff=0.0, eta_cutoff=0.0,
+        repetition_penalty=repetition_penalty,
+        no_repeat_ngram_size=0, encoder_no_repeat_ngram_size=0, length_penalty=1.0,
+        num_beams=1, num_beam_groups=1, min_length=0,
+        max_new_tokens=max_new_tokens, max_length=None,
+        num_return_sequences=num_return_sequences,
+        bad_words_ids=None, suppress_tokens=None, begin_suppress_tokens=None,
+        forced_bos_token_id=None, forced_eos_token_id=None, sequence_bias=None,
+        renormalize_logits=False, remove_invalid_values=False, exponential_decay_length_penalty=None,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=pad, bos_token_id=tokenizer.bos_token_id,
+        use_cache=True,
+    )
 
 
 def _count_image_parts(messages: list[dict]) -> int:
@@ -95,7 +141,8 @@ class HFSampler:
 
     @torch.no_grad()
     def sample(self, requests: Sequence[SampleRequest], n: int = 1, temperature: float = 1.0, top_p: float = 1.0,
-               max_new_tokens: int = 256, seed: int = 0, desc: str | None = None) -> list[list[str]]:
+               max_new_tokens: int = 256, seed: int = 0, desc: str | None = None, top_k: int = 0,
+               repetition_penalty: float = 1.0) -> list[list[str]]:
         if n < 1:
             raise ValueError("n must be >= 1")
         if not requests:
@@ -125,12 +172,11 @@ class HFSampler:
             torch.manual_seed(generator_seed)
             if torch.cuda.is_available():
                 torch.cuda.manual_seed_all(generator_seed)
-            kwargs = dict(max_new_tokens=max_new_tokens, do_sample=not greedy)
-            if greedy:
-                kwargs.update(temperature=None, top_p=None, top_k=None)
-            else:
-                kwargs.update(temperature=temperature, top_p=top_p, top_k=None, num_return_sequences=n)
-            output = model.generate(**inputs, **kwargs)
+            generation_config = explicit_generation_config(
+                self.loaded.tokenizer, do_sample=not greedy, temperature=temperature, top_p=top_p, top_k=top_k,
+                repetition_penalty=repetition_penalty, max_new_tokens=max_new_tokens,
+                num_return_sequences=rows_per_request)
+            output = model.generate(**inputs, generation_config=generation_config)
             new_tokens = output[:, inputs["input_ids"].shape[1]:]
             texts_out = processor.batch_decode(new_tokens, skip_special_tokens=True)
             for j, i in enumerate(batch):

@@ -28,9 +28,10 @@ function of the two keys alone (see ``benchmarks/bench_silver_labels.py``).
 
 Where this departs from the paper / authors' code (the one place that says so):
 
-- The authors compare answers with ``mathruler.grade_answer`` (a one-directional sympy grader, 10 s
-  timeouts) plus a crude ``'no ' in a and 'no ' in b`` check; we use the key normalisation above and
-  math-verify in both directions, so the relation is symmetric.
+- The authors compare answers with ``mathruler.grade_answer`` (a normalising sympy grader, 10 s timeouts;
+  each call is one-directional, and they call it both ways, ``grade(a, b) or grade(b, a)``) plus a crude
+  ``'no ' in a and 'no ' in b`` check; we use the key normalisation above and math-verify in both
+  directions, so the relation is symmetric.
 - Two plain numbers are equal only when they are exactly the same rational: ``0.333`` is not ``1/3``
   (math-verify would round floats to 6 decimals). ``50%`` is the number 50, not 0.5, as in the MATH /
   mathruler normalisation the authors use; degree signs and a few spelled-out units after a number are
@@ -41,9 +42,11 @@ Where this departs from the paper / authors' code (the one place that says so):
   declared different without ``verify``. Same verdicts as ``verify`` on ordinary answers (a test checks
   them), cheap, and exact where ``simplify`` gives up.
 - Missing answers (no box) never form a cluster and never win; by default they count in the confidence's
-  denominator (the authors' questioner-reward server does; their curation script drops them first: pass
-  ``count_missing=False`` for that). In the authors' code a missing box became the string ``"None"``
-  (mathruler), which could win the vote and was filtered out afterwards.
+  denominator (``count_missing=False`` leaves them out). In the authors' code a missing box becomes the
+  string ``"None"`` (mathruler's ``extract_boxed_content``); it is truthy, so it survives both their
+  server's and their curation script's "skip empty answers" filters, is counted in the denominator, can
+  form a cluster and win the vote, and their curation drops "None" silver answers only afterwards
+  (``curation.drop_none_answers``).
 """
 
 from __future__ import annotations

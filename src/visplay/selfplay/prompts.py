@@ -42,6 +42,7 @@ __all__ = [
     "parse_question",
     "questioner_messages",
     "reasoner_messages",
+    "voter_messages",
 ]
 
 # --- compact templates (tiny toy-world models) -------------------------------------------------
@@ -93,7 +94,10 @@ AUTHORS_REASONER_TRAIN_PROMPT = (
     "\\\\boxed{{ }}.The final answer MUST appear inside \\boxed{{}}, and nowhere else. "
     "If there is no boxed answer, your response is considered incorrect. "
 )
-# ... and the frozen reasoner's prompt when it votes on questions during questioner training.
+# ... and the frozen reasoner's prompt when it votes on questions during questioner training
+# (``vllm_service_init/start_vllm_server.py``; ``questioner.vote_prompt: authors``). The second line of the
+# user text is a plain (not f-) string in their code, so the model sees ``\boxed{{answer}}`` with doubled
+# braces: kept as they wrote it.
 AUTHORS_VOTER_SYSTEM_PROMPT = (
     "You are an AI visual question answering assistant. Answer questions based only on the visual content "
     "provided. You **must only output your final answer inside \\boxed{}**. Do not write explanations or any "
@@ -101,7 +105,7 @@ AUTHORS_VOTER_SYSTEM_PROMPT = (
 )
 AUTHORS_VOTER_PROMPT = (
     "This is a question: {question}. The question type is: {qtype}.\n"
-    "**IMPORTANT:** Only output your answer in the form \\boxed{{answer}}.Do NOT include any units; provide "
+    "**IMPORTANT:** Only output your answer in the form \\boxed{{{{answer}}}}.Do NOT include any units; provide "
     "only the numeric value or option.\n"
 )
 
@@ -110,6 +114,29 @@ def questioner_messages(style: str = "compact") -> list[dict]:
     """Chat messages asking the questioner for one question about the (single) image."""
     text = COMPACT_QUESTIONER_PROMPT if style == "compact" else PAPER_QUESTIONER_PROMPT
     return [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
+
+
+def voter_messages(question: str, qtype: str | None, style: str = "compact", prompt: str = "reasoner") -> list[dict]:
+    """Chat messages for the frozen reasoner's votes in the questioner stage.
+
+    ``prompt="reasoner"`` is the reasoner's own prompt (:func:`reasoner_messages`); ``prompt="authors"`` is the
+    authors' server prompt word for word: a system message, then the image and the question with its type.
+    A missing type (lenient parsing) is written as an empty string; the authors' server does not vote on
+    such replies at all (their reward parser needs the type).
+
+    >>> m = voter_messages("How many cubes?", "numerical", prompt="authors")
+    >>> [x["role"] for x in m], m[1]["content"][1]["text"].splitlines()[0]
+    (['system', 'user'], 'This is a question: How many cubes?. The question type is: numerical.')
+    >>> "boxed{{answer}}.Do NOT" in m[1]["content"][1]["text"]   # doubled braces, as the authors wrote it
+    True
+    """
+    if prompt == "reasoner":
+        return reasoner_messages(question, style)
+    if prompt != "authors":
+        raise ValueError(f"unknown vote prompt {prompt!r}")
+    text = AUTHORS_VOTER_PROMPT.format(question=question, qtype=qtype or "")
+    return [{"role": "system", "content": AUTHORS_VOTER_SYSTEM_PROMPT},
+            {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
 
 
 def reasoner_messages(question: str, style: str = "compact") -> list[dict]:

@@ -29,6 +29,12 @@ class StageTimer:
         return {f"{prefix}{k}": round(v, 3) for k, v in self.seconds.items()}
 
 
+def model_options(cfg) -> dict:
+    """``load_vlm`` options every stage takes from the run config."""
+    return dict(dtype=cfg.model.dtype, trust_remote_code=cfg.model.trust_remote_code,
+                min_pixels=cfg.model.min_pixels, max_pixels=cfg.model.max_pixels)
+
+
 def pick_images(source: ImageSource, count: int, seed: int, salt: str) -> list[ImageItem]:
     """``count`` images drawn without replacement (cycling when the source is smaller), seeded per stage."""
     rng = random.Random(f"{seed}:{salt}")

@@ -5,10 +5,16 @@ questions.parquet columns (DESIGN.md): image_id, image (HF image struct: {bytes,
 question, qtype, questioner_answer, votes (extracted answers, null = no box), silver_answer, confidence,
 kept, reason; plus oracle_answer when an ``annotate`` hook is given (the toy world; analysis only, written
 after filtering and never read by training).
+
+Sampling: the questions use ``curation.question_*`` (authors: temperature 1.0, top_p 0.95), the votes the
+frozen reasoner's ``questioner.answer_*`` settings with the reasoner prompt (authors: m = 9, temperature
+1.0, top_p 1.0, top_k 40). Departure: a reply without ``<question>`` is dropped as ``unparsed``; the
+authors' script sends the whole raw reply to the voters as if it were the question.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 from collections import Counter
@@ -26,9 +32,10 @@ from visplay.errors import UserError
 from visplay.io import atomic_path
 from visplay.runfolder import RunFolder
 from visplay.selfplay.answers import extract_boxed, majority_vote
+from visplay.selfplay.confidence import used_confidence
 from visplay.selfplay.curation import drop_reason
 from visplay.selfplay.prompts import parse_question, questioner_messages, reasoner_messages
-from visplay.stages.common import StageTimer, pick_images
+from visplay.stages.common import StageTimer, model_options, pick_images
 
 log = logging.getLogger(__name__)
 
@@ -72,19 +79,22 @@ def curate(cfg: EvolveConfig, questioner: Path, reasoner_frozen: Path, images: I
     """The curation stage on its own: candidates from ``questioner``, votes from ``reasoner_frozen``, the
     band filter; writes every candidate to ``out_path`` (parquet, atomically) and returns a summary."""
     timer = StageTimer()
-    cc, style = cfg.curation, cfg.model.prompt_style
+    cc, qc, style = cfg.curation, cfg.questioner, cfg.model.prompt_style
     with timer.phase("load_images"):
-        items = pick_images(images, min(cc.images, len(images)), cfg.seed, salt)
+        count = min(cc.images, len(images))
+        # fixed: the authors curate from the source's first images every iteration.
+        items = [images[i] for i in range(count)] if cc.pool == "fixed" else pick_images(images, count, cfg.seed, salt)
         pixels = images.load_images(items)
     if not pixels:  # before any model loads: nothing to ask about is the user's data, not a result
         raise UserError(f"no readable images in {images.description}: all {len(items)} picked image(s) failed to decode")
     sampler_kwargs = dict(max_batch_tokens=cfg.sampler.max_batch_tokens, max_batch_rows=cfg.sampler.max_batch_rows)
 
     with timer.phase("questions"):
-        q_model = load_vlm(questioner, dtype=cfg.model.dtype, trust_remote_code=cfg.model.trust_remote_code)
+        q_model = load_vlm(questioner, **model_options(cfg))
         raw_questions = make_sampler(q_model, cfg.sampler.backend, **sampler_kwargs).sample(
             [SampleRequest(questioner_messages(style), [image]) for _, image in pixels],
-            n=cc.samples_per_image, temperature=cc.question_temperature, top_p=cfg.questioner.grpo.top_p,
+            n=cc.samples_per_image, temperature=cc.question_temperature, top_p=cc.question_top_p,
+            top_k=cc.question_top_k, repetition_penalty=cc.question_repetition_penalty,
             max_new_tokens=cc.question_max_tokens, seed=seed, desc="curation: questions",
         )
         del q_model
@@ -97,11 +107,12 @@ def curate(cfg: EvolveConfig, questioner: Path, reasoner_frozen: Path, images: I
     asked = [k for k, c in enumerate(candidates) if c[3] is not None]
 
     with timer.phase("votes"):
-        r_model = load_vlm(reasoner_frozen, dtype=cfg.model.dtype, trust_remote_code=cfg.model.trust_remote_code)
+        r_model = load_vlm(reasoner_frozen, **model_options(cfg))
         answers = make_sampler(r_model, cfg.sampler.backend, **sampler_kwargs).sample(
             [SampleRequest(reasoner_messages(candidates[k][3].question, style), [candidates[k][1]]) for k in asked],
-            n=cc.votes, temperature=cfg.questioner.answer_temperature, top_p=cfg.questioner.answer_top_p,
-            max_new_tokens=cfg.questioner.answer_max_tokens, seed=seed + 1, desc="curation: votes",
+            n=cc.votes, temperature=qc.answer_temperature, top_p=qc.answer_top_p, top_k=qc.answer_top_k,
+            repetition_penalty=qc.answer_repetition_penalty, max_new_tokens=qc.answer_max_tokens,
+            seed=seed + 1, desc="curation: votes",
         )
         del r_model
         free_memory()
@@ -112,7 +123,9 @@ def curate(cfg: EvolveConfig, questioner: Path, reasoner_frozen: Path, images: I
     for k, (item, image, raw, parsed) in enumerate(candidates):
         votes = votes_by_candidate.get(k)
         vote = majority_vote(votes) if votes is not None else None
-        reason = drop_reason(parsed, vote, band=tuple(cc.band), drop_none_string=cc.drop_none_answers)
+        banded = vote if vote is None or vote.answer is None else dataclasses.replace(
+            vote, confidence=used_confidence(vote.confidence, vote.answer, cc.confidence))
+        reason = drop_reason(parsed, banded, band=tuple(cc.band), drop_none_string=cc.drop_none_answers)
         path = str(image_root / item.image_id) if image_root is not None else None
         if path is None and item.image_id not in png_cache:
             png_cache[item.image_id] = _png_bytes(image)
@@ -151,13 +164,25 @@ def curate(cfg: EvolveConfig, questioner: Path, reasoner_frozen: Path, images: I
     return summary
 
 
-def read_kept(path: Path) -> list[dict]:
-    """The kept (image, question, silver answer) rows of a questions.parquet, as dicts (no oracle column)."""
+def read_kept(path: Path, labels: str = "silver") -> list[dict]:
+    """The kept (image, question, silver answer) rows of a questions.parquet, as dicts.
+
+    ``labels="silver"`` (the method) never reads the oracle column. ``labels="oracle"`` is the oracle-labels
+    study arm, the one place where the toy world's oracle touches training: each kept question's
+    ``silver_answer`` is replaced by the oracle's answer, and questions the oracle cannot answer are dropped.
+    """
     from visplay.runread import check_questions
 
     check_questions(path)  # a damaged file (edited, cut) is named in one line, not an ArrowInvalid
-    table = pq.read_table(path, columns=["image_id", "image", "question", "silver_answer", "kept"])
-    return [r for r in table.to_pylist() if r["kept"]]
+    columns = ["image_id", "image", "question", "silver_answer", "kept"]
+    if labels == "silver":
+        return [r for r in pq.read_table(path, columns=columns).to_pylist() if r["kept"]]
+    if labels != "oracle":
+        raise ValueError(f"labels must be silver or oracle, got {labels!r}")
+    if "oracle_answer" not in pq.read_schema(path).names:
+        raise UserError(f"reasoner.labels=oracle: {path} has no oracle answers (only toy-world runs have them)")
+    rows = pq.read_table(path, columns=columns + ["oracle_answer"]).to_pylist()
+    return [dict(r, silver_answer=r.pop("oracle_answer")) for r in rows if r["kept"] and r["oracle_answer"] is not None]
 
 
 def explain_too_few(summary: dict, cfg: EvolveConfig) -> str:

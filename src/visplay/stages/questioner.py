@@ -4,6 +4,10 @@ Per image the questioner samples G questions (the GRPO group). For the whole rol
 parsed question is answered ``votes`` times by the frozen reasoner in ONE batched sampler call; the
 majority vote gives each question's confidence c, and the reward (paper or official variant, diversity
 over the image's group or the whole batch) follows from :mod:`visplay.selfplay.rewards`.
+
+Which replies count as valid is ``reward.validity`` (lenient: any non-empty ``<question>``; strict: the
+authors' full type/question/answer triple). The votes use ``questioner.vote_prompt``: the reasoner's own
+prompt (default; the paper does not say), or the authors' server prompt (boxed answer only, with the type).
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ from visplay.engines.sampler import SampleRequest, make_sampler
 from visplay.errors import UserError
 from visplay.runfolder import RunFolder
 from visplay.selfplay.answers import extract_boxed, majority_vote
-from visplay.selfplay.prompts import parse_question, questioner_messages, reasoner_messages
+from visplay.selfplay.confidence import used_confidence
+from visplay.selfplay.prompts import parse_question, questioner_messages, voter_messages
 from visplay.selfplay.rewards import questioner_rewards
-from visplay.stages.common import StageTimer, pick_images
+from visplay.stages.common import StageTimer, model_options, pick_images
 
 log = logging.getLogger(__name__)
 
@@ -38,17 +43,20 @@ class VoteReward:
 
     def __call__(self, completions: list[str], columns: dict[str, list], group_ids: list[int]) -> list[dict]:
         cfg, style = self.cfg, self.cfg.model.prompt_style
-        parsed = [parse_question(text) for text in completions]
+        qc = cfg.questioner
+        parsed = [parse_question(text, strict=cfg.reward.validity == "strict") for text in completions]
         asked = [k for k, p in enumerate(parsed) if p is not None]
-        requests = [SampleRequest(reasoner_messages(parsed[k].question, style), [columns["image"][k]]) for k in asked]
+        requests = [SampleRequest(voter_messages(parsed[k].question, parsed[k].qtype, style, qc.vote_prompt),
+                                  [columns["image"][k]]) for k in asked]
         answers = self.sampler.sample(
-            requests, n=cfg.questioner.votes, temperature=cfg.questioner.answer_temperature,
-            top_p=cfg.questioner.answer_top_p, max_new_tokens=cfg.questioner.answer_max_tokens,
+            requests, n=qc.votes, temperature=qc.answer_temperature, top_p=qc.answer_top_p, top_k=qc.answer_top_k,
+            repetition_penalty=qc.answer_repetition_penalty, max_new_tokens=qc.answer_max_tokens,
             seed=self.seed * 7919 + next(self.calls), desc="reasoner votes",
         )
         confidences: list[float | None] = [None] * len(completions)
         for k, samples in zip(asked, answers):
-            confidences[k] = majority_vote([extract_boxed(s) for s in samples]).confidence
+            vote = majority_vote([extract_boxed(s) for s in samples])
+            confidences[k] = used_confidence(vote.confidence, vote.answer, cfg.reward.confidence)
         questions = [p.question if p is not None else None for p in parsed]
         rewards = questioner_rewards(
             questions, confidences, group_ids, variant=cfg.reward.variant, scope=cfg.reward.diversity_scope,
@@ -72,7 +80,7 @@ def run_questioner_stage(cfg: EvolveConfig, run: RunFolder, iteration: int, ques
         pixels = images.load_images(items)
         if not pixels:
             raise UserError(f"no readable images in {images.description}")
-        reasoner = load_vlm(reasoner_frozen, dtype=cfg.model.dtype, trust_remote_code=cfg.model.trust_remote_code)
+        reasoner = load_vlm(reasoner_frozen, **model_options(cfg))
         sampler = make_sampler(reasoner, cfg.sampler.backend, max_batch_tokens=cfg.sampler.max_batch_tokens,
                                max_batch_rows=cfg.sampler.max_batch_rows,
                                progress=False)  # the GRPO step bar already shows progress; no nested bar
@@ -81,7 +89,8 @@ def run_questioner_stage(cfg: EvolveConfig, run: RunFolder, iteration: int, ques
     reward = VoteReward(sampler, cfg, seed)
     with timer.phase("train"):
         train_grpo(questioner_in, run.questioner_dir(iteration), examples, reward, settings,
-                   metrics_path=run.metrics_path, stage_name=f"iter{iteration:02d}/questioner")
+                   metrics_path=run.metrics_path, stage_name=f"iter{iteration:02d}/questioner",
+                   min_pixels=cfg.model.min_pixels, max_pixels=cfg.model.max_pixels)
     del reasoner, sampler
     free_memory()
     summary = {"images": len(pixels), "skipped_images": len(images.skipped), **timer.as_metrics()}

@@ -46,7 +46,8 @@ def run_reasoner_stage(cfg: EvolveConfig, run: RunFolder, iteration: int, reason
             })
     with timer.phase("train"):
         train_grpo(reasoner_in, run.reasoner_dir(iteration), examples, SilverReward(cfg.reward.reasoner_variant),
-                   cfg.reasoner.grpo, metrics_path=run.metrics_path, stage_name=f"iter{iteration:02d}/reasoner")
+                   cfg.reasoner.grpo, metrics_path=run.metrics_path, stage_name=f"iter{iteration:02d}/reasoner",
+                   min_pixels=cfg.model.min_pixels, max_pixels=cfg.model.max_pixels)
     summary = {"examples": len(examples), **timer.as_metrics()}
     run.log_metrics({"stage": f"iter{iteration:02d}/reasoner", "event": "stage_done", "iteration": iteration, **summary})
     return summary

@@ -1,0 +1,1 @@
+"""Instruments: self-consistency diagnosis, the silver-label audit, ablation studies."""

@@ -1,0 +1,321 @@
+"""``visplay study``: the toy demo once per (arm, seed), and one table: where does the gain (or loss) come from?
+
+An arm is a named list of ``--set`` overrides on the demo's config, so a new variant is a line, not code:
+
+- ``paper``: the loop as configured (the default);
+- ``oracle-labels``: same questioner and curation, but the reasoner trains on the oracle's answers for the
+  kept questions the oracle can answer (GRPO with true labels: the upper bound of the labels). The only arm
+  where the oracle touches training (``reasoner.labels: oracle``; its config.yaml says so in words);
+- ``no-band``: every answered question is kept (``curation.band: [0, 1]``);
+- ``no-diversity``: lambda = 0;
+- ``frozen-questioner``: the questioner stage is skipped (Q_0 writes every iteration's questions);
+- ``no-training``: both stages are skipped, iterations copy the models (the harness's noise floor: 0 by
+  construction).
+
+Layout of ``OUT``: ``world/`` (the base model, the benchmark, images per seed, the base model's scores:
+shared by every run), ``<arm>/seed_<S>/`` (a demo run folder each), ``study.json``, ``report.html``. A
+killed study resumes: finished runs are kept, an interrupted one resumes like ``visplay demo --resume``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from visplay.analysis.consistency import mean_sd
+from visplay.errors import UserError
+from visplay.io import write_json_atomic, write_text_atomic
+
+
+@dataclass(frozen=True)
+class Arm:
+    name: str
+    overrides: tuple[str, ...] = ()
+    description: str = ""
+
+
+ARMS = {arm.name: arm for arm in (
+    Arm("paper", (), "the loop as configured (the default)"),
+    Arm("oracle-labels", ("reasoner.labels=oracle",),
+        "the reasoner trains on the oracle's answers to the kept questions (labels' upper bound)"),
+    Arm("no-band", ("curation.band=[0.0, 1.0]",), "every answered question kept"),
+    Arm("no-diversity", ("reward.diversity_lambda=0",), "no diversity penalty (lambda = 0)"),
+    Arm("frozen-questioner", ("questioner.train=false",), "questioner stage skipped: Q_0 asks every iteration"),
+    Arm("no-training", ("questioner.train=false", "reasoner.train=false"),
+        "no training: iterations copy the models (the evaluation noise floor)"),
+)}
+
+
+def parse_arms(names: str, custom: list[str] | None = None) -> list[Arm]:
+    """Arms from ``--arms a,b`` and ``--arm 'NAME=BASE key=value ...'`` (a new arm from a known one).
+
+    >>> [a.name for a in parse_arms("paper,no-band")]
+    ['paper', 'no-band']
+    >>> parse_arms("paper", ["t07=paper questioner.answer_temperature=0.7"])[1].overrides
+    ('questioner.answer_temperature=0.7',)
+    """
+    arms: list[Arm] = []
+    for name in [n.strip() for n in (names or "").split(",") if n.strip()]:
+        if name not in ARMS:
+            raise UserError(f"--arms: unknown arm {name!r}; known: {', '.join(ARMS)} (define others with --arm)")
+        arms.append(ARMS[name])
+    for spec in custom or []:
+        head, *sets = spec.split()
+        name, sep, base = head.partition("=")
+        if not sep or not name or base not in ARMS:
+            raise UserError(f"--arm {spec!r}: write 'NAME=BASE key=value ...' with BASE one of {', '.join(ARMS)}")
+        if any("=" not in s for s in sets):
+            raise UserError(f"--arm {spec!r}: every override is key=value")
+        arms.append(Arm(name, ARMS[base].overrides + tuple(sets), f"{base} with {' '.join(sets)}"))
+    if not arms:
+        raise UserError("give at least one arm with --arms (e.g. --arms paper,oracle-labels)")
+    names_seen = [a.name for a in arms]
+    if len(set(names_seen)) != len(names_seen):
+        raise UserError(f"--arms: an arm is named twice ({', '.join(names_seen)})")
+    for arm in arms:
+        if not arm.name.replace("-", "").replace("_", "").isalnum():
+            raise UserError(f"arm name {arm.name!r}: use letters, digits, - and _ only (it names a folder)")
+    return arms
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``0,1,2`` -> [0, 1, 2].
+
+    >>> parse_seeds("0, 1,2")
+    [0, 1, 2]
+    """
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise UserError(f"--seeds must be a comma list of integers, got {text!r}") from None
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise UserError(f"--seeds must be distinct non-negative integers, got {text!r}")
+    return seeds
+
+
+# --------------------------------------------------------------------------------------------------
+# running
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunResult:
+    arm: str
+    seed: int
+    rows: list[dict]  # row 0 = base model; one row per iteration
+    families: dict[int, dict[str, float]] = field(default_factory=dict)  # iteration -> family -> accuracy (0-1)
+    seconds: float = 0.0
+
+
+def _families(summary_file: Path) -> dict[str, float]:
+    try:
+        breakdown = json.loads(summary_file.read_text()).get("breakdown") or {}
+    except (OSError, ValueError):
+        return {}
+    return {family: v["accuracy"] / 100.0 for family, v in breakdown.items() if v.get("accuracy") is not None}
+
+
+def run_study(out: str | Path, arms: list[Arm], seeds: list[int], iterations: int = 3,
+              overrides: list[str] | None = None, log: Callable[[str], None] = print,
+              n_images: int | None = None, benchmark_items: int | None = None) -> dict:
+    """Run (or resume) every (arm, seed) demo under ``out``; write study.json and report.html; return the study.
+
+    ``n_images`` / ``benchmark_items`` default to the demo's (tests use fewer).
+    """
+    from visplay.demo import DEMO_BENCHMARK_ITEMS, DEMO_IMAGES, demo_config, evaluate_toy, prepare_world, run_demo
+
+    n_images = n_images or DEMO_IMAGES
+    benchmark_items = benchmark_items or DEMO_BENCHMARK_ITEMS
+
+    out = Path(out)
+    if iterations < 1:
+        raise UserError("--iterations must be at least 1")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file")
+    study_file = out / "study.json"
+    if study_file.is_file():
+        try:
+            previous = json.loads(study_file.read_text())
+        except ValueError:
+            raise UserError(f"{study_file} is damaged; choose another --out") from None
+        if previous.get("iterations") != iterations:
+            raise UserError(f"{out} holds a study with {previous.get('iterations')} iterations; use the same "
+                            "--iterations or another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    world_dir = out / "world"
+    # One world for every run (base model, benchmark), with the unlabeled images of each seed.
+    worlds = {seed: prepare_world(world_dir, seed, n_images, benchmark_items, log,
+                                  images_name=f"images_seed{seed}") for seed in seeds}
+    # Every arm's config must be valid before the first run starts.
+    for arm in arms:
+        try:
+            demo_config(out / arm.name, worlds[seeds[0]], iterations, seeds[0], list(arm.overrides) + list(overrides or []))
+        except UserError as exc:
+            raise UserError(f"arm {arm.name}: {exc}") from None
+    base_cfg = demo_config(out, worlds[seeds[0]], iterations, seeds[0], list(overrides or []))
+    log("evaluating the base model on the toy benchmark (shared by every run)")
+    base_row = {"iteration": 0, **evaluate_toy(worlds[seeds[0]]["base"], worlds[seeds[0]]["benchmark"],
+                                               world_dir / "base_eval", base_cfg, log)}
+    base_families = _families(world_dir / "base_eval" / "toy" / "summary.json")
+    results: list[RunResult] = []
+    total = len(arms) * len(seeds)
+    for k, (arm, seed) in enumerate((a, s) for a in arms for s in seeds):
+        run_dir = out / arm.name / f"seed_{seed}"
+        resume = (run_dir / "config.yaml").exists()
+        log(f"[{k + 1}/{total}] arm {arm.name}, seed {seed}{' (resuming)' if resume else ''} -> {run_dir}")
+        started = time.perf_counter()
+        rows = run_demo(run_dir, iterations=iterations, seed=seed, resume=resume,
+                        overrides=list(arm.overrides) + list(overrides or []), log=lambda m: None,
+                        world=worlds[seed], base_row=dict(base_row))
+        families = {0: base_families}
+        for i in range(1, iterations + 1):
+            families[i] = _families(run_dir / f"iter_{i:02d}" / "eval" / "toy" / "summary.json")
+        results.append(RunResult(arm.name, seed, rows, families, round(time.perf_counter() - started, 1)))
+        last = rows[-1]
+        log(f"    toy acc {100 * (rows[0].get('toy_accuracy') or 0):.1f}% -> "
+            f"{100 * (last.get('toy_accuracy') or 0):.1f}% in {results[-1].seconds:.0f} s")
+    study = summarize_study(arms, seeds, iterations, results)
+    write_json_atomic(study_file, study)
+    write_study_report(out, study)
+    return study
+
+
+# --------------------------------------------------------------------------------------------------
+# summarising
+# --------------------------------------------------------------------------------------------------
+
+
+def summarize_study(arms: list[Arm], seeds: list[int], iterations: int, results: list[RunResult]) -> dict:
+    """Mean +- sd over seeds per arm and iteration (toy accuracy, pseudo-label accuracy, kept), and
+    per-family accuracy changes from the base model."""
+    summary = {"iterations": iterations, "seeds": seeds, "arms": [], "runs": []}
+    for r in results:
+        summary["runs"].append({"arm": r.arm, "seed": r.seed, "seconds": r.seconds, "rows": r.rows,
+                                "families": {str(i): f for i, f in r.families.items()}})
+    for arm in arms:
+        runs = [r for r in results if r.arm == arm.name]
+        per_iter = []
+        for i in range(iterations + 1):
+            rows = [r.rows[i] if i < len(r.rows) else {} for r in runs]
+            acc = mean_sd([row.get("toy_accuracy") for row in rows])
+            delta = mean_sd([row.get("toy_accuracy") - r.rows[0]["toy_accuracy"]
+                             if row.get("toy_accuracy") is not None and r.rows[0].get("toy_accuracy") is not None
+                             else None for row, r in zip(rows, runs)])
+            per_iter.append({
+                "iteration": i, "toy_accuracy": acc, "delta": delta,
+                "pseudo_label_accuracy": mean_sd([row.get("pseudo_label_accuracy") for row in rows]),
+                "kept": mean_sd([row.get("kept") for row in rows]),
+                "oracle_valid_rate": mean_sd([row.get("oracle_valid_rate") for row in rows]),
+            })
+        families = sorted({f for r in runs for f in r.families.get(0, {})})
+        family_delta = {}
+        for i in range(1, iterations + 1):
+            family_delta[str(i)] = {
+                f: mean_sd([r.families.get(i, {}).get(f) - r.families[0][f]
+                            if r.families.get(i, {}).get(f) is not None else None for r in runs])[0]
+                for f in families}
+        family_acc = {str(i): {f: mean_sd([r.families.get(i, {}).get(f) for r in runs])[0] for f in families}
+                      for i in range(iterations + 1)}
+        summary["arms"].append({"name": arm.name, "description": arm.description, "overrides": list(arm.overrides),
+                                "iterations": per_iter, "family_delta": family_delta, "family_accuracy": family_acc,
+                                "seconds": sum(r.seconds for r in runs)})
+    return summary
+
+
+def _pm(pair, scale: float = 100.0, signed: bool = False, digits: int = 1) -> str:
+    mean, sd = pair if isinstance(pair, (list, tuple)) else (pair, None)
+    if mean is None:
+        return "-"
+    text = f"{scale * mean:+.{digits}f}" if signed else f"{scale * mean:.{digits}f}"
+    return text if sd is None else f"{text}±{scale * sd:.{digits}f}"
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) if c == 0 else cell.rjust(w) for c, (cell, w) in enumerate(zip(r, widths)))
+             for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def format_study(study: dict) -> str:
+    """The arms table (toy accuracy per iteration, mean±sd over seeds, in %), then per-family changes."""
+    n = study["iterations"]
+    header = ["arm"] + [f"iter {i}" for i in range(n + 1)] + [f"Δ iter {n}", "pseudo-label acc", "kept"]
+    rows = [header]
+    for arm in study["arms"]:
+        its = arm["iterations"]
+        rows.append([arm["name"]] + [_pm(it["toy_accuracy"]) for it in its] + [_pm(its[n]["delta"], signed=True)]
+                    + [" / ".join(_pm(its[i]["pseudo_label_accuracy"], digits=0) for i in range(1, n + 1)),
+                       " / ".join(_pm(its[i]["kept"], scale=1, digits=0) for i in range(1, n + 1))])
+    families = sorted({f for arm in study["arms"] for f in arm["family_delta"].get(str(n), {})})
+    frows = [["arm"] + families]
+    for arm in study["arms"]:
+        frows.append([arm["name"]] + [_pm(arm["family_delta"][str(n)].get(f), signed=True) for f in families])
+    seeds = ",".join(str(s) for s in study["seeds"])
+    text = (f"held-out toy accuracy (greedy, %), mean±sd over seeds {seeds}; pseudo-label accuracy (%) and kept "
+            f"questions per iteration:\n{_table(rows)}")
+    if families:
+        text += f"\n\nper-family accuracy change after iteration {n} (points, mean over seeds):\n{_table(frows)}"
+    return text
+
+
+def _family_plots(study: dict) -> str | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = study["iterations"]
+    families = sorted({f for arm in study["arms"] for f in arm["family_accuracy"].get("0", {})})
+    if not families:
+        return None
+    cols = min(3, len(families))
+    rows = (len(families) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False, sharex=True)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for k, family in enumerate(families):
+        ax = axes[k // cols][k % cols]
+        for j, arm in enumerate(study["arms"]):
+            ys = [arm["family_accuracy"][str(i)].get(family) for i in range(n + 1)]
+            ax.plot(range(n + 1), [None if y is None else 100 * y for y in ys], marker="o",
+                    color=colours[j % len(colours)], label=arm["name"])
+        ax.set_title(family)
+        ax.set_xticks(range(n + 1))
+        ax.set_ylabel("accuracy %")
+    for k in range(len(families), rows * cols):
+        axes[k // cols][k % cols].axis("off")
+    axes[0][0].legend(fontsize=8)
+    fig.supxlabel("iteration (0 = base model)")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def write_study_report(out: Path, study: dict) -> Path:
+    """OUT/report.html: the arms table and one accuracy-per-iteration plot per family."""
+    plot = _family_plots(study)
+    arms = "".join(f"<li><b>{html.escape(a['name'])}</b>: {html.escape(a['description'])} "
+                   f"<code>{html.escape(' '.join(a['overrides']) or '(no overrides)')}</code></li>"
+                   for a in study["arms"])
+    body = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>VisPlay study</title>"
+        "<style>body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px}"
+        "pre{font-size:13px;background:#f6f6f6;padding:8px;overflow-x:auto}img{max-width:100%}</style></head><body>"
+        f"<h1>VisPlay study: {len(study['arms'])} arms x seeds {html.escape(str(study['seeds']))}</h1>"
+        f"<ul>{arms}</ul><pre>{html.escape(format_study(study))}</pre>"
+        + (f"<h2>Accuracy per family and iteration (mean over seeds)</h2><img alt='per-family accuracy' "
+           f"src='data:image/png;base64,{plot}'>" if plot else "")
+        + "</body></html>\n"
+    )
+    path = out / "report.html"
+    write_text_atomic(path, body)
+    return path
