@@ -166,6 +166,11 @@ def validate(obj: Any, prefix: str = "") -> None:
         if dataclasses.is_dataclass(value):
             validate(value, key)
             continue
+        if isinstance(value, (list, tuple)) and any(dataclasses.is_dataclass(v) for v in value):
+            for index, item in enumerate(value):  # e.g. eval.benchmarks[0].data must exist too
+                if dataclasses.is_dataclass(item):
+                    validate(item, f"{key}[{index}]")
+            continue
         meta = f.metadata
         values = value if isinstance(value, (list, tuple)) and ("min" in meta or "max" in meta) else [value]
         for v in values:
@@ -220,10 +225,16 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
 
 def read_yaml(path: str | Path) -> dict:
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"config file {path} is a folder; give a YAML file")
     if not path.is_file():
         raise UserError(f"config file {path} does not exist")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise UserError(f"config file {path} is not UTF-8 text (a binary file?)") from None
+    except OSError as exc:
+        raise UserError(f"cannot read config file {path} ({exc.strerror or exc.__class__.__name__})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

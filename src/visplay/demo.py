@@ -24,6 +24,8 @@ from visplay.runfolder import RunFolder
 
 DEMO_IMAGES = 256
 DEMO_BENCHMARK_ITEMS = 840
+# What the demo writes into its folder before the run's config.yaml: a rerun or --resume continues there.
+DEMO_ENTRIES = ("world", "eval")
 
 
 def prepare_world(world_dir: Path, seed: int, n_images: int, benchmark_items: int, log: Callable[[str], None],
@@ -153,11 +155,19 @@ def run_demo(out: str | Path, iterations: int = 3, seed: int = 0, n_images: int 
     ``world`` (paths from :func:`prepare_world`) and ``base_row`` (the base model's scores) let
     ``visplay study`` share one world and one base evaluation across its runs.
     """
-    out = Path(out)
-    if (out / "config.yaml").exists() and not resume:
-        from visplay.errors import UserError
+    from visplay.evolve import check_folder_entries, check_run_folder
+    from visplay.world.base import ASSET_DIR
 
-        raise UserError(f"{out} already holds a demo run; add --resume to continue it, or choose another --out")
+    out = Path(out)
+    # Everything is checked before the world is built: the folder, the --set overrides and, on resume,
+    # that they match the stored run. Before the world exists the overrides are validated against the
+    # shipped model's folder (any existing path would do; the real paths are filled in below).
+    expected = world or {"base": out / "world" / "base", "images": out / "world" / "images",
+                         "benchmark": out / "world" / "benchmark.parquet"}
+    if check_folder_entries(out, resume, DEMO_ENTRIES) and all(Path(p).exists() for p in expected.values()):
+        check_run_folder(demo_config(out, expected, iterations, seed, overrides), out, resume, DEMO_ENTRIES)
+    else:
+        demo_config(out, {"base": ASSET_DIR, "images": ASSET_DIR, "benchmark": ASSET_DIR}, iterations, seed, overrides)
     paths = world or prepare_world(out / "world", seed, n_images, benchmark_items, log)
     cfg = demo_config(out, paths, iterations, seed, overrides)
     run = RunFolder(out)
@@ -167,7 +177,7 @@ def run_demo(out: str | Path, iterations: int = 3, seed: int = 0, n_images: int 
     if on_iteration is not None:
         on_iteration(base_row)
     rows = evolve(cfg, out, resume=resume, hooks=toy_hooks(run, paths, seed, cfg, log), on_iteration=on_iteration,
-                  allowed_entries=("world", "eval"))
+                  allowed_entries=DEMO_ENTRIES)
     from visplay.report import write_report
 
     write_report(out)

@@ -31,6 +31,7 @@ from visplay.io import write_text_atomic
 from visplay.iteration_table import COLUMNS, row_from_stages, table_cells
 from visplay.report_html import decode_lenient, esc, model_text, table, thumbnail_uri
 from visplay.runfolder import RunFolder
+from visplay.runread import check_run_for_report
 
 GRID_IMAGES = 4  # images shown with all their questions, per iteration
 SAMPLE_KEPT = 6  # further kept / dropped questions in the sample table, per iteration
@@ -428,10 +429,7 @@ def render_report(run: RunFolder) -> str:
 def write_report(run_dir: str | Path) -> Path:
     """Write RUN/report.html from the run folder's files; returns its path."""
     run = RunFolder(run_dir)
-    if not run.root.is_dir():
-        raise UserError(f"run folder {run.root} does not exist")
-    if not run.config_path.exists():
-        raise UserError(f"{run.root} is not a VisPlay run folder (no config.yaml)")
+    check_run_for_report(run.root)  # every file read below, and the report's own path, checked first
     write_text_atomic(run.report_path, render_report(run))
     return run.report_path
 

@@ -18,7 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--questioner", required=True, type=Path, help="questioner checkpoint folder")
     p.add_argument("--reasoner", required=True, type=Path, help="reasoner checkpoint folder (votes)")
     p.add_argument("--images", required=True, type=Path, help="image folder, .parquet file or saved HF dataset")
-    p.add_argument("--out", required=True, type=Path, help="output parquet file")
+    p.add_argument("--out", required=True, type=Path, help="output parquet file (an existing one only with --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it already exists")
     p.add_argument("--config", type=Path, help="evolve config YAML to take curation/sampler/model settings from")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. --set curation.images=200 (repeatable)")
@@ -31,10 +32,13 @@ def run(args: argparse.Namespace) -> int:
     from visplay.data.images import open_image_source
     from visplay.engines.loading import read_model_config
     from visplay.errors import UserError
+    from visplay.preflight import check_output_file
     from visplay.stages.curation import curate, pool_size_warning
 
     if args.out.suffix != ".parquet":
         raise UserError(f"--out {args.out} must end in .parquet")
+    # Every input is checked before the first model loads: the curation itself can take hours.
+    check_output_file(args.out, "--out", overwrite=args.overwrite)
     for flag, path in (("--questioner", args.questioner), ("--reasoner", args.reasoner)):
         try:
             read_model_config(path)
@@ -45,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     images = open_image_source(args.images, cfg.data.image_column)
     if (warning := pool_size_warning(cfg, len(images))) is not None:
         print(f"visplay: warning: {warning}", file=sys.stderr)
+    images.require_readable()
     root = args.images if args.images.is_dir() and not any(args.images.glob("*.parquet")) else None
     summary = curate(cfg, args.questioner, args.reasoner, images, args.out, seed=cfg.seed, image_root=root)
     reasons = ", ".join(f"{k} {v}" for k, v in sorted(summary["drop_reasons"].items())) or "none"

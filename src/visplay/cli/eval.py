@@ -129,6 +129,7 @@ def run_eval(args) -> int:
     from visplay.evaluation.report import budget_lines, run_table, run_table_markdown, summary_table
     from visplay.evaluation.runner import evaluate_model, evaluate_run
     from visplay.io import write_json_atomic, write_text_atomic
+    from visplay.preflight import check_output_dir
 
     if args.model is None and args.run is None:
         raise UserError("give --model DIR or --run RUN (or use: visplay eval score ...)")
@@ -141,6 +142,7 @@ def run_eval(args) -> int:
         if not args.run.is_dir():
             raise UserError(f"run folder {args.run} does not exist")
         out = args.out or args.run / "eval"
+        check_output_dir(out, "--out" if args.out else "output folder")
         table = evaluate_run(args.run, specs, out, settings)
         text = run_table(table)
         results = table["results"]
@@ -155,6 +157,7 @@ def run_eval(args) -> int:
         print(f"\nresults in {out} (table.md, table.json, <model>/<benchmark>/summary.json)")
         return 0
     out = args.out or Path("visplay-eval") / args.model.resolve().name
+    check_output_dir(out, "--out" if args.out else "output folder")
     summaries = evaluate_model(args.model, specs, out, settings)
     print(summary_table(summaries))
     print("\n".join(budget_lines(summaries)))
@@ -165,10 +168,15 @@ def run_eval(args) -> int:
 def run_score(args) -> int:
     from visplay.evaluation.report import summary_table
     from visplay.evaluation.runner import rescore
+    from visplay.preflight import check_output_dir
 
     specs = _specs(args)
     if len(specs) != 1:
         raise UserError("visplay eval score takes one --benchmark (its predictions file holds one benchmark)")
+    if not args.predictions.is_file():
+        what = "is a folder" if args.predictions.is_dir() else "does not exist"
+        raise UserError(f"predictions file {args.predictions} {what}")
+    check_output_dir(args.out or args.predictions.parent, "--out" if args.out else "output folder (the predictions' own)")
     summary = rescore(specs[0], args.predictions, args.out, _settings(args))
     print(summary_table([summary]))
     print(f"\nwritten to {args.out or args.predictions.parent}", file=sys.stdout)

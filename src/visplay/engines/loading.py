@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from visplay.engines.modelfiles import check_model_files
 from visplay.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -57,18 +58,16 @@ def read_model_config(path: str | Path) -> dict:
     if not config_file.is_file():
         raise UserError(f"{path} is not a model folder (no config.json)")
     try:
-        config = json.loads(config_file.read_text())
+        config = json.loads(config_file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise UserError(f"{config_file} is not readable JSON ({exc.__class__.__name__})") from None
-    if not isinstance(config, dict) or "model_type" not in config:
+    if not isinstance(config, dict) or not isinstance(config.get("model_type"), str):
         raise UserError(f"{config_file} has no model_type; not a transformers model")
-    if "vision_config" not in config:
+    if not isinstance(config.get("vision_config"), dict):
         raise UserError(
             f"{path} holds a text-only model (model_type {config['model_type']!r}); VisPlay needs a vision-language model"
         )
-    weights = list(path.glob("*.safetensors")) + list(path.glob("*.bin")) + list(path.glob("*.safetensors.index.json"))
-    if not weights:
-        raise UserError(f"{path} has a config but no weights (*.safetensors or *.bin)")
+    check_model_files(path, config)
     return config
 
 
@@ -154,11 +153,14 @@ def load_vlm(
     dtype = dtype or default_dtype(device)
     try:
         model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype, trust_remote_code=trust_remote_code)
-    except ValueError as exc:
-        raise UserError(f"{path}: model_type {config['model_type']!r} is not a vision-language model transformers can load ({str(exc).splitlines()[0]})") from None
+        processor = load_processor(path, config["model_type"], trust_remote_code)
+    except UserError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - damage read_model_config cannot see (a wrong shape, a bad vocab)
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise UserError(f"cannot load the model in {path} ({exc.__class__.__name__}: {first[:300]})") from None
     model.to(device)
     model.eval()
-    processor = load_processor(path, config["model_type"], trust_remote_code)
     set_pixel_bounds(processor, min_pixels, max_pixels)
     tokenizer = processor.tokenizer
     if tokenizer.pad_token is None:

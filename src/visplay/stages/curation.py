@@ -83,6 +83,8 @@ def curate(cfg: EvolveConfig, questioner: Path, reasoner_frozen: Path, images: I
         # fixed: the authors curate from the source's first images every iteration.
         items = [images[i] for i in range(count)] if cc.pool == "fixed" else pick_images(images, count, cfg.seed, salt)
         pixels = images.load_images(items)
+    if not pixels:  # before any model loads: nothing to ask about is the user's data, not a result
+        raise UserError(f"no readable images in {images.description}: all {len(items)} picked image(s) failed to decode")
     sampler_kwargs = dict(max_batch_tokens=cfg.sampler.max_batch_tokens, max_batch_rows=cfg.sampler.max_batch_rows)
 
     with timer.phase("questions"):
@@ -165,6 +167,9 @@ def read_kept(path: Path, labels: str = "silver") -> list[dict]:
     study arm, the one place where the toy world's oracle touches training: each kept question's
     ``silver_answer`` is replaced by the oracle's answer, and questions the oracle cannot answer are dropped.
     """
+    from visplay.runread import check_questions
+
+    check_questions(path)  # a damaged file (edited, cut) is named in one line, not an ArrowInvalid
     columns = ["image_id", "image", "question", "silver_answer", "kept"]
     if labels == "silver":
         return [r for r in pq.read_table(path, columns=columns).to_pylist() if r["kept"]]
