@@ -47,9 +47,9 @@ def run(args: argparse.Namespace) -> int:
     base = {"model": {"path": str(args.questioner)}, "data": {"images": str(args.images)}, "seed": args.seed}
     cfg = load_evolve_config(args.config, args.overrides, base=base)
     images = open_image_source(args.images, cfg.data.image_column)
+    images.require_readable()
     if (warning := pool_size_warning(cfg, len(images))) is not None:
         print(f"visplay: warning: {warning}", file=sys.stderr)
-    images.require_readable()
     root = args.images if args.images.is_dir() and not any(args.images.glob("*.parquet")) else None
     summary = curate(cfg, args.questioner, args.reasoner, images, args.out, seed=cfg.seed, image_root=root)
     reasons = ", ".join(f"{k} {v}" for k, v in sorted(summary["drop_reasons"].items())) or "none"
