@@ -154,7 +154,7 @@ def run_diagnose(model_dir: str | Path, benchmark: str, data_path: str | Path, o
     if bench.grading == "partial":
         raise UserError(f"{bench.name} needs an LLM judge for every item; diagnose scores with rules only")
     style = settings.prompt_style or bench.default_prompt_style
-    budget = settings.max_new_tokens or bench.default_max_new_tokens
+    budget = settings.max_new_tokens or bench.default_budget(style)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     loaded = load_vlm(model_dir)
