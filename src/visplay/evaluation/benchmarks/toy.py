@@ -18,7 +18,8 @@ class Toy(Benchmark):
     combined_names = ("toy",)
     default_prompt_style = "compact"
     # Tiny models answer in a few tokens with the compact prompt; a long budget only costs CPU time.
-    default_max_new_tokens = {"paper": 4096, "compact": 48}
+    max_new_tokens_by_style = {"paper": 4096, "compact": 48}
+    default_max_new_tokens = 48
 
     def item_from_row(self, row: dict, index: int) -> Item:
         answer = str(row.get("answer") if row.get("answer") is not None else "").strip()
