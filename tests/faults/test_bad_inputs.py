@@ -420,6 +420,23 @@ def build_corpus(root: Path, readonly_ok: bool) -> list[Case]:
     for name in ("garbage-parquet", "garbage-image-bytes"):  # read hours into a run: checked at its start
         evolve_cfg(f"benchmark-{name}", config, "--set",
                    f"eval.benchmarks=[{{name: toy, data: {bench_cases[name][0]}}}]", expect=bench_cases[name][1])
+    # diagnose: the same model and data checks as eval, before any sampling
+    def diagnose(name, model_=model, data_=bench, out=None, expect="", **kw):
+        out = out if out is not None else outs / f"diagnose-{name}"
+        command(f"diagnose/{name}", "diagnose", "--model", model_, "--benchmark", "toy", "--data", data_, "--out", out,
+                expect=expect, **kw)
+
+    for name in ("weights-truncated", "no-tokenizer", "config-binary"):
+        diagnose(f"model-{name}", model_=variants[name][0], expect=variants[name][1])
+    for name in ("garbage-parquet", "garbage-image-bytes", "missing-columns"):
+        diagnose(f"data-{name}", data_=bench_cases[name][0], expect=bench_cases[name][1])
+    diagnose("out-is-a-file", out=a_file, expect="is a file")
+    diagnose("out-under-a-file", out=under_file, expect="is a file, not a folder")
+    command("study/out-is-a-file", "study", "--arms", "paper", "--seeds", "0", "--out", a_file, expect="is a file")
+    command("study/out-under-a-file", "study", "--arms", "paper", "--seeds", "0", "--out", under_file,
+            expect="is a file, not a folder")
+    command("study/unknown-arm", "study", "--arms", "nonesuch", "--seeds", "0", "--out", outs / "study",
+            expect="unknown arm")
     eval_("limit-0", "--limit", "0", expect="--limit")
     eval_("batch-size-0", "--batch-size", "0", expect="--batch-size")
     eval_("max-new-tokens-0", "--max-new-tokens", "0", expect="--max-new-tokens")
@@ -498,6 +515,18 @@ def build_corpus(root: Path, readonly_ok: bool) -> list[Case]:
     damaged("config-missing", lambda f: (f / "config.yaml").unlink(), "no config.yaml")
     damaged("config-a-folder", lambda f: ((f / "config.yaml").unlink(), (f / "config.yaml").mkdir()), "is a folder")
     damaged("report-html-a-folder", lambda f: (f / "report.html").mkdir(), "is a folder")
+    for name, edit, expect in (  # audit reads the same questions.parquet files as the report
+            ("questions-integer-votes", lambda f: _parquet(f / questions, {
+                **{k: [question[k]] for k in question if k not in ("votes", "image")}, "votes": [[1, 2]]}),
+             "column votes holds list<int64>"),
+            ("questions-truncated", lambda f: _write(f / questions, qbytes[: len(qbytes) // 2]), "not a readable parquet"),
+            ("questions-a-folder", lambda f: ((f / questions).unlink(), (f / questions).mkdir()), "is a folder")):
+        folder = runs / f"audit-{name}"
+        shutil.copytree(template, folder)
+        edit(folder)
+        cases.append(Case(f"audit/{name}", ["audit", str(folder)], expect))
+    cases.append(Case("audit/missing", ["audit", str(runs / "nope")], "does not exist"))
+    cases.append(Case("audit/a-file", ["audit", str(a_file)], "is a file"))
     cases.append(Case("report/missing", ["report", str(runs / "nope")], "does not exist"))
     cases.append(Case("report/a-file", ["report", str(a_file)], "is a file"))
     damaged("config-binary", lambda f: _write(f / "config.yaml", os.urandom(200) + b"\xff"), "not UTF-8", "eval")
@@ -537,6 +566,10 @@ def build_corpus(root: Path, readonly_ok: bool) -> list[Case]:
         command("world-base/out-read-only", "world", "base", "--no-check", "--out", ro / "base",
                 expect="cannot be written", readonly=True)
         cases.append(Case("report/read-only-run", ["report", str(ro_run)], "cannot write the report", readonly=True))
+        cases.append(Case("audit/read-only-run", ["audit", str(ro_run)], "cannot be written", readonly=True))
+        command("study/out-read-only", "study", "--arms", "paper", "--seeds", "0", "--out", ro / "study",
+                expect="cannot be written", readonly=True)
+        diagnose("out-read-only", out=ro / "diag", expect="cannot be written", readonly=True)
         cases.append(Case("eval/run-read-only", ["eval", "--run", str(ro_run), "--benchmark", "toy", "--data", str(bench)],
                           "cannot be written", readonly=True))
         evolve("model-unreadable-config", "--set", f"model.path={unreadable_model}", expect="not readable JSON",

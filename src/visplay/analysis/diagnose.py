@@ -142,13 +142,14 @@ def run_diagnose(model_dir: str | Path, benchmark: str, data_path: str | Path, o
     """Generate (or reuse), score and summarise; writes ``OUT/diagnose.json`` and returns it."""
     from visplay.engines.loading import free_memory, load_vlm, read_model_config
     from visplay.engines.sampler import HFSampler
-    from visplay.evaluation.data import load_benchmark
+    from visplay.evaluation.data import check_images, load_benchmark
     from visplay.evaluation.runner import generate_responses
 
     settings.check()
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     read_model_config(model_dir)  # a wrong model folder fails before any data is read
     data = load_benchmark(benchmark, Path(data_path), split=settings.split, subset=settings.subset, limit=settings.limit)
+    check_images(data)  # a broken image fails here, in one line, not after the model has loaded
     for warning in data.warnings:
         log(f"warning: {warning}")
     bench = data.benchmark
