@@ -58,13 +58,18 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 0
+    # In a multi-process run every rank meets the same error; rank 0 alone says it.
+    say = os.environ.get("RANK", "0") == "0"
     try:
         return int(args.handler(args) or 0)
     except UserError as exc:
-        print(f"visplay: error: {exc}", file=sys.stderr)
+        if say:
+            print(f"visplay: error: {exc}", file=sys.stderr)
         return UserError.exit_code
     except KeyboardInterrupt:
-        print("visplay: interrupted; everything already written is complete (use --resume to go on)", file=sys.stderr)
+        if say:
+            print("visplay: interrupted; everything already written is complete (use --resume to go on)",
+                  file=sys.stderr)
         return 130
 
 
