@@ -51,8 +51,8 @@ def test_hf_batches_split_across_ranks_give_the_single_process_answer(tiny_loade
     """Each rank generates its round-robin share of the batch plan; merged, the answers are the same."""
     import visplay.distributed as distributed
 
-    requests = _requests(5)
-    kwargs = dict(n=2, temperature=1.0, top_p=0.99, max_new_tokens=4, seed=1)
+    requests = _requests(4)
+    kwargs = dict(n=2, temperature=1.0, top_p=0.99, max_new_tokens=3, seed=1)
     whole = HFSampler(tiny_loaded, max_batch_rows=2, progress=False).sample(requests, **kwargs)
     parts = {}
 
@@ -171,7 +171,7 @@ def test_managed_server_starts_serves_and_stops(tiny_model_dir, tmp_path):
     port = next(p for p in range(46011, 46111) if port_is_free(p))
     command = f"{sys.executable} -m visplay.engines.hf_server --model {{model}} --port {{port}}"
     log_path = tmp_path / "logs" / "votes.log"
-    with ManagedServer(command, tiny_model_dir, port, log_path, startup_timeout_s=300) as server:
+    with ManagedServer(command, tiny_model_dir, port, log_path, startup_timeout_s=900) as server:
         client = OpenAISampler(Endpoint(url=server.url, model=str(tiny_model_dir), key_env=None), progress=False)
         out = client.sample(_requests(2), n=2, temperature=1.0, max_new_tokens=4, seed=0)
         assert [len(v) for v in out] == [2, 2]
@@ -273,3 +273,42 @@ def test_vllm_sampler_builds_requests_and_maps_outputs(tiny_model_dir, monkeypat
     assert len(fake.calls[-1][0]) == 1 and out[1][0].endswith("|1|0") and out[0] == out[2] == ["from rank 0"]
     sampler.close()
     assert sampler.llm is None
+
+
+# --- the demo on the openai backend ---------------------------------------------------------------------
+@pytest.mark.slow
+def test_demo_runs_on_the_openai_backend(tmp_path, monkeypatch, capsys):
+    """`visplay demo` with every frozen-model generation served over HTTP by a local server the run starts
+    for each phase (the authors' layout, with visplay.engines.hf_server in place of vllm serve). The world
+    is made smaller than the demo's (fewer images and benchmark items) to keep the test short."""
+    import visplay.demo as demo
+    from visplay.cli.main import main
+    from visplay.engines.sampler_openai import port_is_free
+
+    real = demo.prepare_world
+    monkeypatch.setattr(demo, "prepare_world", lambda world_dir, seed, n_images, items, log, **kw:
+                        real(world_dir, seed, 16, 30, log, **kw))
+    port = next(p for p in range(46211, 46311) if port_is_free(p))
+    grpo = ["steps=1", "prompts_per_step=2", "group_size=4", "max_completion_length=32"]
+    overrides = [
+        "sampler.backend=openai", f"sampler.server_port={port}",
+        f"sampler.server_command={sys.executable} -m visplay.engines.hf_server --model {{model}} --port {{port}}",
+        "questioner.votes=4", "questioner.answer_max_tokens=32",
+        "curation.images=6", "curation.samples_per_image=2", "curation.votes=4", "curation.min_kept=1",
+        "curation.on_too_few=continue", "eval.max_new_tokens=32",
+        *(f"questioner.grpo.{g}" for g in grpo), *(f"reasoner.grpo.{g}" for g in grpo),
+    ]
+    out = tmp_path / "demo"
+    argv = ["demo", "--out", str(out), "--iterations", "1"] + [a for o in overrides for a in ("--set", o)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    header = next(line for line in printed.splitlines() if line.strip().startswith("iter"))
+    for column in ("toy acc", "pseudo-label acc", "kept", "candidates", "parsed q", "oracle-valid q", "mean conf"):
+        assert column in header
+    state = json.loads((out / "state.json").read_text())["iterations"]["1"]
+    assert set(state) == {"questioner", "curation", "reasoner", "eval"}
+    logs = sorted(p.name for p in (out / "logs").iterdir())
+    assert logs == ["iter01_curation_questions.log", "iter01_curation_votes.log", "iter01_questioner_votes.log"]
+    assert all("serving" in (out / "logs" / name).read_text() for name in logs)
+    assert port_is_free(port)  # every server was stopped
+    assert (out / "report.html").is_file()

@@ -105,6 +105,9 @@ def run_demo(out: str | Path, iterations: int = 3, seed: int = 0, n_images: int 
         raise UserError(f"{out} already holds a demo run; add --resume to continue it, or choose another --out")
     paths = world or prepare_world(out / "world", seed, n_images, benchmark_items, log)
     cfg = demo_config(out, paths, iterations, seed, overrides)
+    from visplay.stages.sampling import check_sampler_environment
+
+    check_sampler_environment(cfg.sampler)  # e.g. sampler.backend=vllm on a machine without a GPU
     run = RunFolder(out)
     if base_row is None:
         log("evaluating the base model on the toy benchmark")

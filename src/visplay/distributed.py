@@ -147,6 +147,9 @@ def init_from_env() -> Ranks:
         raise UserError(f"the launcher started {launched_world_size()} processes but accelerate joined "
                         f"{state.num_processes}; check the launcher's flags (see README, Scaling)")
     _current = Ranks(rank=state.process_index, world=state.num_processes, local_rank=state.local_process_index)
+    if torch.cuda.is_available():
+        # "cuda" then means this rank's GPU for every model the stages load (the frozen models included).
+        torch.cuda.set_device(_current.local_rank)
     return _current
 
 

@@ -279,7 +279,10 @@ def _error_detail(exc: urllib.error.HTTPError) -> str:
 
 # --- a server per stage ------------------------------------------------------------------------------
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """True when nothing listens on ``port`` (closed connections lingering in TIME_WAIT do not count, as
+    servers bind with SO_REUSEADDR)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:
