@@ -76,8 +76,10 @@ def test_torchrun_two_ranks_run_one_iteration(world, tmp_path):
     assert not list(run.rglob(".*.tmp"))
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     steps = [r for r in records if r.get("event") == "step"]
-    # One writer: one line per optimizer step of each stage, not one per rank.
+    # Training ran as ONE 2-process job per stage (each rank alone would log its own step and end lines).
     assert sorted(r["stage"] for r in steps) == ["iter01/questioner", "iter01/reasoner"]
+    assert sorted(r["stage"] for r in records if r.get("event") == "grpo_end") == ["iter01/questioner",
+                                                                                    "iter01/reasoner"]
     assert len(_rows(run / "iter_01" / "questions.parquet")) == 6 * 2
 
     # The same curation in ONE process, from the same checkpoints and seeds: the same questions, votes and

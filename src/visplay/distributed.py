@@ -132,7 +132,8 @@ def init_from_env() -> Ranks:
 
     Builds accelerate's ``PartialState`` first, with ``cpu=True`` on machines without CUDA: without it
     accelerate treats a torchrun-started CPU process as a single process (its CPU path needs the flag),
-    and every rank would believe it is alone.
+    and every rank would believe it is alone. The process group is created once here, with a long
+    timeout (:data:`BARRIER_TIMEOUT`); the trainer's own accelerate state later joins the same group.
     """
     global _current
     if launched_world_size() == 1:
@@ -142,6 +143,10 @@ def init_from_env() -> Ranks:
     import torch
     from accelerate import PartialState
 
+    if not torch.cuda.is_available():
+        # transformers' TrainingArguments rebuilds accelerate's state from scratch and asks for the CPU path
+        # only when this variable says so; without it every rank would train alone.
+        os.environ["ACCELERATE_USE_CPU"] = "true"
     state = PartialState(cpu=not torch.cuda.is_available(), timeout=BARRIER_TIMEOUT)
     if state.num_processes != launched_world_size():
         raise UserError(f"the launcher started {launched_world_size()} processes but accelerate joined "
