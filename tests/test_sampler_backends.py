@@ -212,6 +212,13 @@ def test_vllm_backend_says_what_is_missing(tiny_model_dir, tmp_path):
     with pytest.raises(UserError, match="vllm is not installed"):
         with frozen_sampler(cfg, tiny_model_dir, "votes", tmp_path):
             pass
+    # The command refuses before any work: nothing is written.
+    from visplay.cli.main import main
+
+    config = tmp_path / "c.yaml"
+    config.write_text(json.dumps({"model": {"path": str(tiny_model_dir)}, "data": {"images": str(tmp_path)}}))
+    assert main(["evolve", str(config), "--out", str(tmp_path / "run"), "--set", "sampler.backend=vllm"]) == 2
+    assert not (tmp_path / "run").exists()
 
 
 class _FakeVLLM:

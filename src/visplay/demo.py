@@ -99,6 +99,13 @@ def run_demo(out: str | Path, iterations: int = 3, seed: int = 0, n_images: int 
     ``visplay study`` share one world and one base evaluation across its runs.
     """
     out = Path(out)
+    from visplay.distributed import launched_world_size
+
+    if launched_world_size() > 1:
+        from visplay.errors import UserError
+
+        raise UserError("the demo runs in one process; start `visplay evolve` under torchrun or accelerate launch "
+                        "for a multi-process run")
     if (out / "config.yaml").exists() and not resume:
         from visplay.errors import UserError
 
