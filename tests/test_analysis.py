@@ -90,6 +90,14 @@ def test_study_summary_by_hand():
     assert re.search(r"oracle-labels\s+60\.0\s+80\.0\s+\+20\.0", text), text
 
 
+def test_study_refuses_a_bad_override_before_writing_anything(tmp_path):
+    from visplay.analysis.study import run_study
+
+    with pytest.raises(UserError, match="arm paper: config key questioner.votes"):
+        run_study(tmp_path / "study", parse_arms("paper"), [0], overrides=["questioner.votes=0"], log=lambda m: None)
+    assert not (tmp_path / "study").exists()
+
+
 def test_arms_and_seeds_parsing():
     assert [a.name for a in parse_arms("paper,no-training")] == ["paper", "no-training"]
     assert parse_arms("", ["hot=paper questioner.answer_temperature=1.5"])[0].overrides == (

@@ -138,6 +138,71 @@ def test_shipped_configs_are_valid(name, paths):
     assert cfg.iterations >= 1
 
 
+def test_tiny_cpu_config_loads_with_your_images(paths):
+    from pathlib import Path
+
+    f = Path(__file__).resolve().parents[1] / "configs" / "tiny_cpu.yaml"
+    cfg = load_evolve_config(f, [f"model.path={paths['model']}", f"data.images={paths['images']}"])
+    assert cfg.preset == "tiny" and cfg.iterations == 1 and cfg.model.prompt_style == "compact"
+    assert cfg.curation.images == 32 and cfg.curation.on_too_few == "continue"
+    assert cfg.questioner.grpo.steps == 4 and cfg.reasoner.grpo.steps == 4
+    assert cfg.reasoner.grpo.max_completion_length == 64 and cfg.questioner.grpo.max_completion_length == 48
+
+
+def _cli(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "visplay", *args], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("preset", ["paper", "tiny"])
+def test_help_config_prints_the_values_a_run_uses(preset, paths):
+    from visplay.configuration import describe_values
+
+    result = _cli("evolve", "--help-config", "--set", f"preset={preset}", "--set", "reasoner.grpo.steps=7")
+    assert result.returncode == 0 and f"preset {preset}" in result.stdout.splitlines()[0]
+    shown = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
+    assert " (required) " in shown.pop("model.path") and " (required) " in shown.pop("data.images")
+    # Exactly the values of a config loaded with the same settings (each role's own GRPO values included).
+    cfg = load_evolve_config(None, [f"preset={preset}", "reasoner.grpo.steps=7"], base=_base(paths))
+    used = {key: f"{key:45s} {type_name:28s} {value:18s} {help_text}"
+            for key, type_name, value, help_text in describe_values(cfg) if key not in ("model.path", "data.images")}
+    assert shown == used
+    expected = {"paper": ("2048", "4096"), "tiny": ("48", "64")}[preset]
+    lengths = tuple(shown[f"{role}.grpo.max_completion_length"].split()[2] for role in ("questioner", "reasoner"))
+    assert lengths == expected and shown["reasoner.grpo.steps"].split()[2] == "7"
+    bad = _cli("evolve", "--help-config", "--set", "curation.nope=1")
+    assert bad.returncode == 2 and "unknown config key curation.nope" in bad.stderr
+
+
+def test_evolve_needs_no_yaml_but_names_a_missing_key(paths, tmp_path):
+    result = _cli("evolve", "--set", f"model.path={paths['model']}", "--out", str(tmp_path / "run"))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "config key data.images is required" in result.stderr and not (tmp_path / "run").exists()
+    cfg = load_evolve_config(None, [f"model.path={paths['model']}", f"data.images={paths['images']}", "preset=tiny"])
+    assert cfg.preset == "tiny"
+
+
+def test_missing_tracker_is_refused_before_any_work(tmp_path):
+    import importlib.util
+
+    missing = [t for t in ("tensorboard", "wandb") if importlib.util.find_spec(t) is None]
+    if not missing:
+        pytest.skip("both tensorboard and wandb are installed here")
+    from visplay.engines.tiny import build_tiny_model
+
+    model = build_tiny_model(tmp_path / "model")
+    (tmp_path / "images").mkdir()
+    from PIL import Image
+
+    Image.new("RGB", (32, 32)).save(tmp_path / "images" / "a.png")
+    out = tmp_path / "run"
+    result = _cli("evolve", "--set", f"model.path={model}", "--set", f"data.images={tmp_path / 'images'}",
+                  "--set", f"reasoner.grpo.report_to={missing[0]}", "--out", str(out))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert f"config key reasoner.grpo.report_to: {missing[0]} is not installed" in result.stderr
+    assert f'pip install -e ".[{missing[0]}]"' in result.stderr
+    assert not out.exists()  # nothing written
+
+
 def test_authors_code_config_resolves_to_every_authors_value(paths):
     """configs/authors_code.yaml = the authors' code, knob by knob (README "Faithfulness")."""
     from pathlib import Path
@@ -166,3 +231,11 @@ def test_sampling_settings_are_written_to_the_run_config(paths):
     for key in ("answer_top_k", "answer_repetition_penalty", "question_top_p", "question_repetition_penalty",
                 "kl_bias_correction", "vote_prompt", "validity", "repetition_penalty", "top_k:"):
         assert key in text
+
+
+def test_exponent_without_a_dot_is_a_number(paths):
+    """YAML 1.1 reads `1e-5` as a string; a float key still takes it (and a word is still refused)."""
+    cfg = load_evolve_config(None, ["reasoner.grpo.learning_rate=1e-5"], base=_base(paths))
+    assert cfg.reasoner.grpo.learning_rate == 1e-5
+    with pytest.raises(UserError, match="learning_rate"):
+        load_evolve_config(None, ["reasoner.grpo.learning_rate=fast"], base=_base(paths))

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+
+import pytest
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -77,3 +80,108 @@ def test_pseudo_label_accuracy_counts_only_answerable_kept_questions(tmp_path):
     pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp_path / "q.parquet")
     result = questions_oracle_accuracy(tmp_path / "q.parquet")
     assert result == {"pseudo_label_accuracy": 0.5, "kept_valid_rate": 2 / 3, "oracle_valid_rate": 3 / 4}
+
+
+def _questions_with_invalid_utf8(run):
+    """Rewrite iteration 1's questions.parquet so a raw output holds bytes that are not valid UTF-8."""
+    table = pq.read_table(run.questions_path(1))
+    raw = [b"<question>bad \xff\xfe bytes</question>", b"<question>How many?</question>"]
+    offsets = pa.array([0, len(raw[0]), len(raw[0]) + len(raw[1])], pa.int32()).buffers()[1]
+    # StringArray.from_buffers does not validate, which is how a broken file looks to a reader.
+    column = pa.StringArray.from_buffers(2, offsets, pa.py_buffer(b"".join(raw)))
+    table = table.set_column(table.column_names.index("raw"), "raw", column)
+    pq.write_table(table, run.questions_path(1))
+
+
+def test_report_shows_invalid_utf8_as_escapes_not_replacement_chars(tmp_path):
+    from visplay.report import write_report
+
+    run = _run_folder(tmp_path / "run")
+    _questions_with_invalid_utf8(run)
+    with pytest.raises(UnicodeDecodeError):  # what a plain reader meets
+        pq.read_table(run.questions_path(1)).to_pylist()
+    html = write_report(run.root).read_text(encoding="utf-8")
+    assert "bad <span class=\"esc\" title=\"not printable as text\">\\xff\\xfe</span> bytes" in html
+    assert "\ufffd" not in html
+
+
+def test_report_iterations_table_has_base_row_and_the_terminal_names(tmp_path):
+    from visplay.iteration_table import columns_for
+    from visplay.report import iteration_rows, read_eval_summaries, write_report
+
+    run = _run_folder(tmp_path / "run")
+    base = run.root / "eval" / "base" / "toy"
+    base.mkdir(parents=True)
+    (base / "summary.json").write_text(json.dumps({"benchmark": "toy", "accuracy": 62.5, "breakdown": {
+        "counting": {"accuracy": 50.0, "n": 2}, "existence": {"accuracy": 75.0, "n": 4}}}))
+    run.mark_done(1, "eval", {"toy_accuracy": 0.5, "pseudo_label_accuracy": 0.25})
+    html = write_report(run.root).read_text()
+    rows = iteration_rows(run.load_state(), read_eval_summaries(run))
+    assert [r["iteration"] for r in rows] == [0, 1] and rows[0]["toy_accuracy"] == 0.625
+    table = html[html.index("<table id=\"iterations\""):]
+    table = table[: table.index("</table>")]
+    headers = re.findall(r"<th[^>]*>([^<]*)</th>", table)
+    assert headers == [c.title for c in columns_for(rows)]  # the terminal's names, in its order
+    assert "<td>0 (base)</td><td>62.5%</td>" in table and "<td>25.0%</td>" in table  # percentages
+    assert "Benchmark accuracy per family" in html and "accuracy per family" in html
+
+
+def test_report_without_base_results_says_how_to_get_them(tmp_path):
+    from visplay.report import write_report
+
+    html = write_report(_run_folder(tmp_path / "run").root).read_text()
+    assert "<td>0 (base)</td>" in html and "visplay eval --run RUN" in html
+
+
+def test_report_folds_config_and_raw_json(tmp_path):
+    from visplay.report import write_report
+
+    run = _run_folder(tmp_path / "run")
+    run.log_metrics({"event": "stage_done", "stage": "iter01/questioner", "images": 4})
+    html = write_report(run.root).read_text()
+    assert re.search(r"<details><summary>Resolved config \(config.yaml\)</summary><pre>iterations: 1", html)
+    assert re.search(r"<details><summary>Stage summaries \(raw JSON from metrics.jsonl\)</summary><pre>\[", html)
+
+
+def test_curves_keep_one_colour_per_stage_kind_and_mark_flat_series():
+    from visplay.report_plots import STAGE_COLOURS, curves_figure
+
+    records = []
+    for name in ("iter01/questioner", "iter01/reasoner", "iter02/questioner", "iter02/reasoner"):
+        for step in range(3):
+            records.append({"event": "step", "stage": name, "reward_mean": 0.1 * step + len(records) / 100,
+                            "frac_reward_zero_std": 0.0, "kl": 0.01 * step})
+    # Logged out of order (as a resumed run appends): placement follows iteration and stage, not file order.
+    records = records[6:9] + records[:6] + records[9:]
+    fig, flat = curves_figure(records)
+    assert flat == [("groups with no learning signal (all rewards equal)", 0.0)]
+    axes = fig.axes
+    assert len(axes) == 2 and all(ax.get_shared_x_axes().joined(axes[0], ax) for ax in axes)
+    for ax in axes:
+        lines = [line for line in ax.get_lines() if line.get_gid()]
+        assert {line.get_gid() for line in lines} == {"iter01/questioner", "iter01/reasoner", "iter02/questioner",
+                                                      "iter02/reasoner"}
+        for line in lines:
+            kind = line.get_gid().split("/")[1]
+            assert line.get_color() == STAGE_COLOURS[kind]
+            start = {"iter01/questioner": 0, "iter01/reasoner": 3, "iter02/questioner": 6, "iter02/reasoner": 9}
+            assert list(line.get_xdata()) == [start[line.get_gid()] + i for i in range(3)]
+        boundaries = sorted(line.get_xdata()[0] for line in ax.get_lines() if not line.get_gid())
+        assert boundaries == [2.5, 5.5, 8.5]  # every stage boundary marked
+    legend_texts = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend_texts == ["questioner GRPO", "reasoner GRPO"]  # a figure legend, outside the axes
+
+
+def test_thumbnails_are_small_embedded_images():
+    import base64
+    import io
+
+    from PIL import Image
+
+    from visplay.report_html import thumbnail_uri
+
+    photo = thumbnail_uri(Image.new("RGB", (1600, 1200), (10, 120, 200)), 128)
+    toy = thumbnail_uri(Image.new("RGB", (112, 112), (245, 245, 245)), 128)
+    assert photo.startswith("data:image/jpeg;base64,") and toy.startswith("data:image/png;base64,")
+    sizes = [Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).size for uri in (photo, toy)]
+    assert sizes == [(128, 96), (112, 112)]  # photos shrink to fit, toy images keep their pixels

@@ -58,3 +58,4 @@ def test_missing_boxes_never_make_a_silver_answer():
     vote = majority_vote([None] * 6 + ["7", "7", "7"])
     assert vote.answer == "7" and vote.confidence == pytest.approx(1 / 3)
     assert keep(vote) and drop_reason(PARSED, vote) is None
+

@@ -183,6 +183,14 @@ class EvolveConfig:
     reasoner: ReasonerConfig = field(default_factory=ReasonerConfig, metadata={"help": "reasoner stage"})
     eval: EvalConfig = field(default_factory=EvalConfig, metadata={"help": "evaluation after each iteration"})
 
+    def check(self) -> None:
+        # Trackers are imported when the first GRPO stage starts, after models load and the run folder is
+        # written; a missing one is a user mistake to report now, before any work.
+        from visplay.engines.grpo import check_trackers_installed
+
+        for role in ("questioner", "reasoner"):
+            check_trackers_installed(getattr(self, role).grpo.report_to, f"config key {role}.grpo.report_to")
+
 
 def tiny_preset() -> dict:
     """Values that differ from the paper for the toy world's tiny models on 2 CPU cores."""
@@ -196,9 +204,9 @@ def tiny_preset() -> dict:
     }
 
 
-def load_evolve_config(path=None, overrides=None, base: dict | None = None) -> EvolveConfig:
-    """Defaults < preset < ``base`` < YAML < ``--set``; validated."""
-    from visplay.configuration import apply_overrides, load_config, read_yaml, _deep_merge
+def _evolve_data(path, overrides, base: dict | None) -> dict:
+    """The settings given: preset values < ``base`` < YAML < ``--set`` (defaults are filled in later)."""
+    from visplay.configuration import _deep_merge, apply_overrides, read_yaml
 
     data = _deep_merge(base or {}, read_yaml(path) if path else {})
     data = apply_overrides(data, list(overrides or []))
@@ -206,4 +214,23 @@ def load_evolve_config(path=None, overrides=None, base: dict | None = None) -> E
     if preset not in ("paper", "tiny"):
         raise UserError(f"config key preset: must be 'paper' or 'tiny', got {preset!r}")
     start = tiny_preset() if preset == "tiny" else {}
-    return load_config(EvolveConfig, base=_deep_merge(start, data))
+    return _deep_merge(start, data)
+
+
+def load_evolve_config(path=None, overrides=None, base: dict | None = None) -> EvolveConfig:
+    """Defaults < preset < ``base`` < YAML < ``--set``; validated."""
+    from visplay.configuration import load_config
+
+    return load_config(EvolveConfig, base=_evolve_data(path, overrides, base))
+
+
+REQUIRED = "(required)"
+
+
+def preview_evolve_config(path=None, overrides=None) -> EvolveConfig:
+    """The values a run with this YAML and these overrides would use (``--help-config``): built like
+    :func:`load_evolve_config` but not validated, with keys still to be given shown as ``(required)``."""
+    from visplay.configuration import _deep_merge, from_dict
+
+    placeholders = {"model": {"path": REQUIRED}, "data": {"images": REQUIRED}}
+    return from_dict(EvolveConfig, _deep_merge(placeholders, _evolve_data(path, overrides, None)))

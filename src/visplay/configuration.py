@@ -98,6 +98,11 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads 1e-5 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
         raise UserError(f"config key {key}: expected a number, got {value!r}")
     if tp is str:
         if isinstance(value, str):
@@ -161,6 +166,11 @@ def validate(obj: Any, prefix: str = "") -> None:
         if dataclasses.is_dataclass(value):
             validate(value, key)
             continue
+        if isinstance(value, (list, tuple)) and any(dataclasses.is_dataclass(v) for v in value):
+            for index, item in enumerate(value):  # e.g. eval.benchmarks[0].data must exist too
+                if dataclasses.is_dataclass(item):
+                    validate(item, f"{key}[{index}]")
+            continue
         meta = f.metadata
         values = value if isinstance(value, (list, tuple)) and ("min" in meta or "max" in meta) else [value]
         for v in values:
@@ -215,10 +225,16 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
 
 def read_yaml(path: str | Path) -> dict:
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"config file {path} is a folder; give a YAML file")
     if not path.is_file():
         raise UserError(f"config file {path} does not exist")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise UserError(f"config file {path} is not UTF-8 text (a binary file?)") from None
+    except OSError as exc:
+        raise UserError(f"cannot read config file {path} ({exc.strerror or exc.__class__.__name__})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -303,6 +319,23 @@ def describe(cls: type, prefix: str = "") -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def describe_values(obj: Any, prefix: str = "") -> list[tuple[str, str, str, str]]:
+    """(dotted key, type, value, help) for every field of a config INSTANCE: the values it will use, e.g.
+    each role's own GRPO settings (where :func:`describe` can only show a field's class default)."""
+    rows = []
+    hints = get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        key = f"{prefix}.{f.name}" if prefix else f.name
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            rows.extend(describe_values(value, key))
+            continue
+        shown = yaml.safe_dump(to_dict(value), default_flow_style=True, width=10**6).strip()
+        shown = shown.removesuffix("...").strip()
+        rows.append((key, _type_name(hints[f.name]), shown, f.metadata.get("help", "")))
+    return rows
+
+
 __all__ = ["option", "from_dict", "validate", "load_config", "apply_overrides", "to_yaml", "to_dict", "describe",
-           "parse_override", "read_yaml"]
+           "describe_values", "parse_override", "read_yaml"]
 _ = typing  # keep typing imported for get_type_hints on postponed annotations

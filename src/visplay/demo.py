@@ -24,6 +24,8 @@ from visplay.runfolder import RunFolder
 
 DEMO_IMAGES = 256
 DEMO_BENCHMARK_ITEMS = 840
+# What the demo writes into its folder before the run's config.yaml: a rerun or --resume continues there.
+DEMO_ENTRIES = ("world", "eval")
 
 
 def prepare_world(world_dir: Path, seed: int, n_images: int, benchmark_items: int, log: Callable[[str], None],
@@ -89,6 +91,61 @@ def evaluate_toy(model_dir: Path, benchmark: Path, out_dir: Path, cfg: EvolveCon
             "toy_unparsed_rate": summary.get("unparsed_rate")}
 
 
+STUDY_COMMAND = "visplay study --arms paper,oracle-labels --seeds 0,1,2"
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def explain(rows: list[dict]) -> str:
+    """Two or three sentences read from the demo's own table (row 0 = the base model), so that a falling
+    number is read as the measurement it is, not as a bug.
+
+    >>> rows = [{"iteration": 0, "toy_accuracy": 0.625},
+    ...         {"iteration": 1, "toy_accuracy": 0.576, "pseudo_label_accuracy": 0.47},
+    ...         {"iteration": 2, "toy_accuracy": 0.55, "pseudo_label_accuracy": 0.536}]
+    >>> print(explain(rows))  # doctest: +NORMALIZE_WHITESPACE
+    Toy accuracy fell from 62.5% (base model) to 55.0% after 2 iterations (-7.5 points). The reasoner trained
+    on the silver answers (majority votes) of the questions kept in the confidence band, and those were right
+    only 47.0% to 53.6% of the time (checked against the world's oracle, which training never sees): it
+    learned from labels that were wrong about half the time, so the fall is what the loop measures here, not
+    a bug. To see how much better labels would do, compare with training on the oracle's answers over
+    several seeds: visplay study --arms paper,oracle-labels --seeds 0,1,2
+    """
+    base = rows[0].get("toy_accuracy") if rows else None
+    last = next((r for r in reversed(rows[1:]) if r.get("toy_accuracy") is not None), None)
+    sentences = []
+    change = None
+    if base is not None and last is not None:
+        change = last["toy_accuracy"] - base
+        n = last["iteration"]
+        verb = "rose" if change > 0.005 else "fell" if change < -0.005 else "stayed level"
+        middle = f" from {_pct(base)} (base model) to {_pct(last['toy_accuracy'])}" if verb != "stayed level" else \
+            f" at about {_pct(base)} (base model: {_pct(base)}, now {_pct(last['toy_accuracy'])})"
+        sentences.append(f"Toy accuracy {verb}{middle} after {n} iteration{'s' if n != 1 else ''} "
+                         f"({100 * change:+.1f} points).")
+    labels = [r["pseudo_label_accuracy"] for r in rows[1:] if r.get("pseudo_label_accuracy") is not None]
+    if labels:
+        span = _pct(labels[0]) if len(labels) == 1 else f"{_pct(min(labels))} to {_pct(max(labels))}"
+        mean = sum(labels) / len(labels)
+        text = (f"The reasoner trained on the silver answers (majority votes) of the questions kept in the "
+                f"confidence band, and those were right {'only ' if mean < 0.7 else ''}{span} of the time (checked "
+                f"against the world's oracle, which training never sees)")
+        if change is not None and change < -0.005:
+            share = "about half the time" if 0.4 <= 1 - mean <= 0.6 else f"{100 * (1 - mean):.0f}% of the time"
+            text += (f": it learned from labels that were wrong {share}, so the fall is what the loop "
+                     f"measures here, not a bug.")
+        elif change is not None and change > 0.005:
+            text += ": labels good enough, on this run, to teach the reasoner."
+        else:
+            text += "."
+        sentences.append(text)
+    sentences.append("To see how much better labels would do, compare with training on the oracle's answers over "
+                     f"several seeds: {STUDY_COMMAND}")
+    return " ".join(sentences)
+
+
 def run_demo(out: str | Path, iterations: int = 3, seed: int = 0, n_images: int = DEMO_IMAGES,
              benchmark_items: int = DEMO_BENCHMARK_ITEMS, resume: bool = False, overrides: list[str] | None = None,
              log: Callable[[str], None] = print, on_iteration: Callable[[dict], None] | None = None,
@@ -98,23 +155,30 @@ def run_demo(out: str | Path, iterations: int = 3, seed: int = 0, n_images: int 
     ``world`` (paths from :func:`prepare_world`) and ``base_row`` (the base model's scores) let
     ``visplay study`` share one world and one base evaluation across its runs.
     """
-    out = Path(out)
     from visplay.distributed import launched_world_size
+    from visplay.errors import UserError
+    from visplay.evolve import check_folder_entries, check_run_folder
+    from visplay.stages.sampling import check_sampler_environment
+    from visplay.world.base import ASSET_DIR
 
     if launched_world_size() > 1:
-        from visplay.errors import UserError
-
         raise UserError("the demo runs in one process; start `visplay evolve` under torchrun or accelerate launch "
                         "for a multi-process run")
-    if (out / "config.yaml").exists() and not resume:
-        from visplay.errors import UserError
-
-        raise UserError(f"{out} already holds a demo run; add --resume to continue it, or choose another --out")
+    out = Path(out)
+    # Everything is checked before the world is built: the folder, the --set overrides and, on resume,
+    # that they match the stored run. Before the world exists the overrides are validated against the
+    # shipped model's folder (any existing path would do; the real paths are filled in below).
+    expected = world or {"base": out / "world" / "base", "images": out / "world" / "images",
+                         "benchmark": out / "world" / "benchmark.parquet"}
+    if check_folder_entries(out, resume, DEMO_ENTRIES) and all(Path(p).exists() for p in expected.values()):
+        early = demo_config(out, expected, iterations, seed, overrides)
+        check_run_folder(early, out, resume, DEMO_ENTRIES)
+    else:
+        early = demo_config(out, {"base": ASSET_DIR, "images": ASSET_DIR, "benchmark": ASSET_DIR}, iterations, seed,
+                            overrides)
+    check_sampler_environment(early.sampler)  # e.g. sampler.backend=vllm on a machine without a GPU
     paths = world or prepare_world(out / "world", seed, n_images, benchmark_items, log)
     cfg = demo_config(out, paths, iterations, seed, overrides)
-    from visplay.stages.sampling import check_sampler_environment
-
-    check_sampler_environment(cfg.sampler)  # e.g. sampler.backend=vllm on a machine without a GPU
     run = RunFolder(out)
     if base_row is None:
         log("evaluating the base model on the toy benchmark")
@@ -122,7 +186,7 @@ def run_demo(out: str | Path, iterations: int = 3, seed: int = 0, n_images: int 
     if on_iteration is not None:
         on_iteration(base_row)
     rows = evolve(cfg, out, resume=resume, hooks=toy_hooks(run, paths, seed, cfg, log), on_iteration=on_iteration,
-                  allowed_entries=("world", "eval"))
+                  allowed_entries=DEMO_ENTRIES)
     from visplay.report import write_report
 
     write_report(out)

@@ -17,23 +17,24 @@ number of ranks that ran it.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import yaml
-
 from visplay import distributed
 from visplay.config import EvolveConfig
 from visplay.configuration import to_dict, to_yaml
-from visplay.data.images import open_image_source
+from visplay.data.images import ImageSource, open_image_source
 from visplay.engines.loading import read_model_config
 from visplay.errors import UserError
 from visplay.io import atomic_dir, write_text_atomic
+from visplay.preflight import check_output_dir
 from visplay.runfolder import RunFolder
-from visplay.stages.curation import Annotate, explain_too_few, read_kept, run_curation_stage
+from visplay.runread import read_config, relocate
+from visplay.stages.curation import Annotate, explain_too_few, pool_size_warning, read_kept, run_curation_stage
 from visplay.stages.questioner import run_questioner_stage
 from visplay.stages.reasoner import run_reasoner_stage
 
@@ -58,7 +59,7 @@ class Hooks:
 
 def _first_difference(a, b, prefix: str = "") -> str | None:
     if isinstance(a, dict) and isinstance(b, dict):
-        for key in sorted(set(a) | set(b)):
+        for key in sorted(set(a) | set(b), key=str):
             diff = _first_difference(a.get(key), b.get(key), f"{prefix}.{key}" if prefix else str(key))
             if diff:
                 return diff
@@ -66,28 +67,89 @@ def _first_difference(a, b, prefix: str = "") -> str | None:
     return None if a == b else prefix or "(root)"
 
 
-def prepare_run(cfg: EvolveConfig, out: Path, resume: bool, allowed_entries: tuple[str, ...] = ()) -> RunFolder:
-    """Create or reopen the run folder; on resume the config must be the one the run started with."""
-    run = RunFolder(out)
-    if resume:
-        if not run.config_path.exists():
+def _is_leftover(entry: Path) -> bool:
+    """A temporary file or folder of an interrupted atomic write (``.NAME.xxx.tmp`` / ``.NAME.old``)."""
+    return entry.name.startswith(".") and entry.name.endswith((".tmp", ".old"))
+
+
+def check_folder_entries(out: Path, resume: bool, allowed_entries: tuple[str, ...] = ()) -> bool:
+    """Can the folder ``out`` take a run? Writes nothing; True when it holds a run to resume.
+
+    - no config.yaml and nothing but ``allowed_entries`` and temp leftovers: a fresh start, with or
+      without ``resume`` (a run killed before its config was written has nothing to resume);
+    - config.yaml: only with ``resume`` (then :func:`check_run_folder` compares the configs);
+    - anything else is refused in one line.
+    """
+    check_output_dir(out)
+    if not out.exists():
+        return False
+    has_config = os.path.lexists(out / "config.yaml")
+    if resume and has_config:
+        return True
+    if has_config:
+        raise UserError(f"{out} already holds a run; add --resume to continue it, or choose another --out")
+    if any(p.name not in allowed_entries and not _is_leftover(p) for p in out.iterdir()):
+        if resume:
             raise UserError(f"cannot resume: {out} has no config.yaml (not a VisPlay run folder)")
-        stored = yaml.safe_load(run.config_path.read_text())
-        diff = _first_difference(stored, to_dict(cfg))
-        if diff:
-            raise UserError(f"cannot resume {out}: config key {diff} differs from the run's config.yaml; "
-                            "resume with the same config (or start a new run folder)")
-        removed = run.clean_partial()
-        if removed:
-            log.info("removed %d partial files of the interrupted stage", len(removed))
-        return run
-    if out.exists() and any(p.name not in allowed_entries for p in out.iterdir()):
-        if run.config_path.exists():
-            raise UserError(f"{out} already holds a run; add --resume to continue it, or choose another --out")
         raise UserError(f"{out} is a non-empty folder; choose an empty or new --out")
+    return False
+
+
+def check_run_folder(cfg: EvolveConfig, out: Path, resume: bool, allowed_entries: tuple[str, ...] = ()) -> bool:
+    """:func:`check_folder_entries`, then on resume: the stored config must equal ``cfg`` except for where
+    the folder is (a moved or copied run resumes; paths inside it move with it). Writes nothing."""
+    if not check_folder_entries(out, resume, allowed_entries):
+        return False
+    run = RunFolder(out)
+    _, stored = read_config(run.config_path)
+    run.load_state()  # a damaged state.json is refused before any work
+    new = to_dict(cfg)
+    stored = relocate(stored, str(stored.get("out", out)), str(out))
+    stored["out"] = new["out"] = str(out)
+    diff = _first_difference(stored, new)
+    if diff:
+        raise UserError(f"cannot resume {out}: config key {diff} differs from the run's config.yaml; "
+                        "resume with the same config (or start a new run folder)")
+    return True
+
+
+def prepare_run(cfg: EvolveConfig, out: Path, resume: bool, allowed_entries: tuple[str, ...] = ()) -> RunFolder:
+    """Create or reopen the run folder; on resume the config must be the one the run started with.
+
+    Call it after every other input was checked: on a fresh start it writes config.yaml, which makes the
+    folder a run (a failed start must leave no config behind that would block its own rerun).
+    """
+    out = Path(out)
+    resuming = check_run_folder(cfg, out, resume, allowed_entries)
+    run = RunFolder(out)
+    removed = run.clean_partial() if out.exists() else []
+    if removed:
+        log.info("removed %d partial files of an interrupted write", len(removed))
+    if resuming:
+        dropped = run.drop_unfinished_metrics()
+        if dropped:
+            log.info("dropped %d metrics lines of the interrupted stage (it is redone)", dropped)
+        if to_yaml(cfg) != run.config_path.read_text(encoding="utf-8"):
+            write_text_atomic(run.config_path, to_yaml(cfg))  # the run moved: config.yaml says where it is now
+        return run
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(run.config_path, to_yaml(cfg))
     return run
+
+
+def check_inputs(cfg: EvolveConfig) -> ImageSource:
+    """Every input of a run, checked before anything is written: the base model's files, the images (at
+    least one must decode) and the benchmarks (readable, every image decodes: they are first read after
+    the first iteration, hours in). Returns the opened image source."""
+    read_model_config(Path(cfg.model.path))  # a wrong model folder is reported before any image is read
+    images = open_image_source(cfg.data.images, cfg.data.image_column)
+    images.require_readable()
+    if cfg.eval.benchmarks:
+        from visplay.evaluation.data import check_images, load_benchmark
+
+        for bench in cfg.eval.benchmarks:
+            check_images(load_benchmark(bench.name, Path(bench.data), limit=bench.limit))
+    return images
 
 
 def _copy_checkpoint(src: Path, dst: Path) -> None:
@@ -113,18 +175,31 @@ def evolve(cfg: EvolveConfig, out: str | Path, resume: bool = False, hooks: Hook
     if hooks.evaluate is None and cfg.eval.benchmarks:
         hooks.evaluate = benchmark_evaluator(cfg)
     out = Path(out)
+    if cfg.reasoner.labels == "oracle" and hooks.annotate is None:
+        raise UserError("reasoner.labels=oracle needs the toy world's oracle (the oracle-labels arm of visplay "
+                        "study / visplay demo); a run on your own images has no true answers")
     ranks = distributed.current()
-    ranks.on_main(lambda: prepare_run(cfg, out, resume, allowed_entries) and None)
+
+    def start() -> ImageSource:
+        check_run_folder(cfg, out, resume, allowed_entries)  # cheap, and says "already holds a run" first
+        images = check_inputs(cfg)
+        prepare_run(cfg, out, resume, allowed_entries)
+        if (warning := pool_size_warning(cfg, len(images))) is not None:
+            log.warning(warning)
+        return images
+
+    if ranks.world == 1:
+        images = start()
+    else:
+        # Rank 0 alone checks the inputs and prepares the folder (a rank checking after rank 0 wrote
+        # config.yaml would find "a run already there"); its verdict, or its error, reaches every rank.
+        ranks.on_main(lambda: [start()] and None)  # nothing to hand over: the image source stays on rank 0
+        images = open_image_source(cfg.data.images, cfg.data.image_column)
     run = RunFolder(out, writer=ranks.is_main)
-    images = open_image_source(cfg.data.images, cfg.data.image_column)
     image_root = hooks.image_root
     if image_root is None and Path(cfg.data.images).is_dir() and not any(Path(cfg.data.images).glob("*.parquet")):
         image_root = Path(cfg.data.images)
     base = Path(cfg.model.path)
-    read_model_config(base)  # a wrong model folder is reported before any image is read
-    if cfg.reasoner.labels == "oracle" and hooks.annotate is None:
-        raise UserError("reasoner.labels=oracle needs the toy world's oracle (the oracle-labels arm of visplay "
-                        "study / visplay demo); a run on your own images has no true answers")
     rows = []
     for iteration in range(1, cfg.iterations + 1):
         q_prev = base if iteration == 1 else run.questioner_dir(iteration - 1)

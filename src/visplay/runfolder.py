@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from visplay.errors import UserError
-from visplay.io import write_json_atomic
+from visplay.io import atomic_path, write_json_atomic
+from visplay.runread import read_metrics, read_state, unfinished_lines
 
 STAGES = ("questioner", "curation", "reasoner", "eval")
 
@@ -85,14 +85,8 @@ class RunFolder:
 
     # --- state ---------------------------------------------------------------------------------
     def load_state(self) -> dict:
-        if not self.state_path.exists():
-            return {"iterations": {}}
-        try:
-            state = json.loads(self.state_path.read_text())
-        except ValueError:
-            raise UserError(f"{self.state_path} is corrupt; cannot resume") from None
-        state.setdefault("iterations", {})
-        return state
+        """state.json, checked (a damaged file is a one-line UserError); missing = nothing finished."""
+        return read_state(self.state_path)
 
     def is_done(self, iteration: int, stage: str) -> bool:
         return stage in self.load_state()["iterations"].get(str(iteration), {})
@@ -124,15 +118,22 @@ class RunFolder:
             handle.flush()
 
     def read_metrics(self) -> list[dict]:
-        if not self.metrics_path.exists():
-            return []
-        records = []
-        for line in self.metrics_path.read_text(encoding="utf-8").splitlines():
-            try:
-                records.append(json.loads(line))
-            except ValueError:
-                continue  # a line cut by a kill; every complete line still counts
-        return records
+        """Every complete JSON object of metrics.jsonl (a line cut by a kill or damaged is skipped)."""
+        return read_metrics(self.metrics_path)
+
+    def drop_unfinished_metrics(self) -> int:
+        """On resume: remove the metrics lines of stages state.json does not mark done; returns how many.
+
+        The interrupted attempt of a stage logged step lines that its redone attempt logs again; keeping
+        both would show the stage twice in every curve. The file is rewritten atomically.
+        """
+        if not self.metrics_path.is_file():
+            return 0
+        kept, dropped = unfinished_lines(self.metrics_path.read_bytes(), self.load_state())
+        if dropped:
+            with atomic_path(self.metrics_path) as tmp:
+                tmp.write_bytes(kept)
+        return dropped
 
     def clean_partial(self) -> list[Path]:
         """Remove temporary leftovers of an interrupted write (``.NAME.*.tmp``)."""

@@ -13,6 +13,7 @@ import html
 from pathlib import Path
 
 from visplay.analysis.consistency import ANSWER_KINDS, BINS, audit_questions
+from visplay.analysis.tables import text_table
 from visplay.errors import UserError
 
 GROUPS = ["all", "kept"] + [f"bin {b}" for b in BINS] + [f"kept/{k}" for k in ANSWER_KINDS]
@@ -73,12 +74,8 @@ def format_audit(audits: dict[int, dict]) -> str:
     iterations = sorted(audits)
     header = ["group"] + [f"iter {i}" for i in iterations]
     rows = [header] + [[GROUP_TITLES[g]] + [_cell(audits[i].get(g)) for i in iterations] for g in GROUPS]
-    widths = [max(len(r[c]) for r in rows) for c in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) if c == 0 else cell.rjust(w) for c, (cell, w) in enumerate(zip(r, widths)))
-             for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
     return ("silver-label audit (label accuracy / vote reward accuracy / oracle-invalid questions):\n"
-            + "\n".join(lines))
+            + text_table(rows))
 
 
 def audit_html(audits: dict[int, dict]) -> str:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from visplay.analysis.consistency import BINS, ItemDiagnosis, diagnose_summary
+from visplay.analysis.tables import text_table
 from visplay.errors import UserError
 from visplay.io import write_json_atomic
 
@@ -141,20 +142,21 @@ def run_diagnose(model_dir: str | Path, benchmark: str, data_path: str | Path, o
     """Generate (or reuse), score and summarise; writes ``OUT/diagnose.json`` and returns it."""
     from visplay.engines.loading import free_memory, load_vlm, read_model_config
     from visplay.engines.sampler import HFSampler
-    from visplay.evaluation.data import load_benchmark
+    from visplay.evaluation.data import check_images, load_benchmark
     from visplay.evaluation.runner import generate_responses
 
     settings.check()
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     read_model_config(model_dir)  # a wrong model folder fails before any data is read
     data = load_benchmark(benchmark, Path(data_path), split=settings.split, subset=settings.subset, limit=settings.limit)
+    check_images(data)  # a broken image fails here, in one line, not after the model has loaded
     for warning in data.warnings:
         log(f"warning: {warning}")
     bench = data.benchmark
     if bench.grading == "partial":
         raise UserError(f"{bench.name} needs an LLM judge for every item; diagnose scores with rules only")
     style = settings.prompt_style or bench.default_prompt_style
-    budget = settings.max_new_tokens or bench.default_max_new_tokens
+    budget = settings.max_new_tokens or bench.default_budget(style)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     loaded = load_vlm(model_dir)
@@ -202,8 +204,4 @@ def format_diagnose(result: dict) -> str:
             bin_ = s["bins"][b]
             cells.append("-" if not bin_["n"] else f"{_pct(bin_['majority_accuracy'])} ({100 * bin_['share']:.0f}%)")
         rows.append(cells)
-    widths = [max(len(r[c]) for r in rows) for c in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) if c == 0 else cell.rjust(w) for c, (cell, w) in enumerate(zip(r, widths)))
-             for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return text_table(rows)

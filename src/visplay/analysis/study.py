@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Callable
 
 from visplay.analysis.consistency import mean_sd
+from visplay.analysis.tables import text_table
 from visplay.errors import UserError
 from visplay.io import write_json_atomic, write_text_atomic
 
@@ -147,17 +148,19 @@ def run_study(out: str | Path, arms: list[Arm], seeds: list[int], iterations: in
         if previous.get("iterations") != iterations:
             raise UserError(f"{out} holds a study with {previous.get('iterations')} iterations; use the same "
                             "--iterations or another --out")
+    # Every arm's config must be valid before anything is written (the world's paths are not there yet:
+    # an existing folder stands in for them).
+    stand_in = {"base": Path("."), "images": Path("."), "benchmark": Path(".")}
+    for arm in arms:
+        try:
+            demo_config(out / arm.name, stand_in, iterations, seeds[0], list(arm.overrides) + list(overrides or []))
+        except UserError as exc:
+            raise UserError(f"arm {arm.name}: {exc}") from None
     out.mkdir(parents=True, exist_ok=True)
     world_dir = out / "world"
     # One world for every run (base model, benchmark), with the unlabeled images of each seed.
     worlds = {seed: prepare_world(world_dir, seed, n_images, benchmark_items, log,
                                   images_name=f"images_seed{seed}") for seed in seeds}
-    # Every arm's config must be valid before the first run starts.
-    for arm in arms:
-        try:
-            demo_config(out / arm.name, worlds[seeds[0]], iterations, seeds[0], list(arm.overrides) + list(overrides or []))
-        except UserError as exc:
-            raise UserError(f"arm {arm.name}: {exc}") from None
     base_cfg = demo_config(out, worlds[seeds[0]], iterations, seeds[0], list(overrides or []))
     log("evaluating the base model on the toy benchmark (shared by every run)")
     base_row = {"iteration": 0, **evaluate_toy(worlds[seeds[0]]["base"], worlds[seeds[0]]["benchmark"],
@@ -236,14 +239,6 @@ def _pm(pair, scale: float = 100.0, signed: bool = False, digits: int = 1) -> st
     return text if sd is None else f"{text}±{scale * sd:.{digits}f}"
 
 
-def _table(rows: list[list[str]]) -> str:
-    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) if c == 0 else cell.rjust(w) for c, (cell, w) in enumerate(zip(r, widths)))
-             for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
 def format_study(study: dict) -> str:
     """The arms table (toy accuracy per iteration, mean±sd over seeds, in %), then per-family changes."""
     n = study["iterations"]
@@ -260,9 +255,9 @@ def format_study(study: dict) -> str:
         frows.append([arm["name"]] + [_pm(arm["family_delta"][str(n)].get(f), signed=True) for f in families])
     seeds = ",".join(str(s) for s in study["seeds"])
     text = (f"held-out toy accuracy (greedy, %), mean±sd over seeds {seeds}; pseudo-label accuracy (%) and kept "
-            f"questions per iteration:\n{_table(rows)}")
+            f"questions per iteration:\n{text_table(rows)}")
     if families:
-        text += f"\n\nper-family accuracy change after iteration {n} (points, mean over seeds):\n{_table(frows)}"
+        text += f"\n\nper-family accuracy change after iteration {n} (points, mean over seeds):\n{text_table(frows)}"
     return text
 
 

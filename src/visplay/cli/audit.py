@@ -25,8 +25,18 @@ def run(args: argparse.Namespace) -> int:
     from visplay.errors import UserError
     from visplay.io import write_json_atomic
 
+    from visplay.preflight import check_output_dir
+    from visplay.runfolder import RunFolder
+    from visplay.runread import check_questions
+
     if not args.run.is_dir():
-        raise UserError(f"run folder {args.run} does not exist")
+        raise UserError(f"run folder {args.run} does not exist" if not args.run.exists() else
+                        f"run folder {args.run} is a file; give the run's folder")
+    check_output_dir(args.run, "run folder")  # audit.json is written there
+    run_folder = RunFolder(args.run)
+    for iteration in run_folder.iterations_on_disk():  # damaged files named in one line, before any work
+        if run_folder.questions_path(iteration).exists():
+            check_questions(run_folder.questions_path(iteration))
     audits = audit_run(args.run)
     print(format_audit(audits))
     if audits:

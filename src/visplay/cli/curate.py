@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -17,7 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--questioner", required=True, type=Path, help="questioner checkpoint folder")
     p.add_argument("--reasoner", required=True, type=Path, help="reasoner checkpoint folder (votes)")
     p.add_argument("--images", required=True, type=Path, help="image folder, .parquet file or saved HF dataset")
-    p.add_argument("--out", required=True, type=Path, help="output parquet file")
+    p.add_argument("--out", required=True, type=Path, help="output parquet file (an existing one only with --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it already exists")
     p.add_argument("--config", type=Path, help="evolve config YAML to take curation/sampler/model settings from")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. --set curation.images=200 (repeatable)")
@@ -30,10 +32,13 @@ def run(args: argparse.Namespace) -> int:
     from visplay.data.images import open_image_source
     from visplay.engines.loading import read_model_config
     from visplay.errors import UserError
-    from visplay.stages.curation import curate
+    from visplay.preflight import check_output_file
+    from visplay.stages.curation import curate, pool_size_warning
 
     if args.out.suffix != ".parquet":
         raise UserError(f"--out {args.out} must end in .parquet")
+    # Every input is checked before the first model loads: the curation itself can take hours.
+    check_output_file(args.out, "--out", overwrite=args.overwrite)
     for flag, path in (("--questioner", args.questioner), ("--reasoner", args.reasoner)):
         try:
             read_model_config(path)
@@ -42,8 +47,12 @@ def run(args: argparse.Namespace) -> int:
     base = {"model": {"path": str(args.questioner)}, "data": {"images": str(args.images)}, "seed": args.seed}
     cfg = load_evolve_config(args.config, args.overrides, base=base)
     images = open_image_source(args.images, cfg.data.image_column)
-    root = args.images if args.images.is_dir() and not any(args.images.glob("*.parquet")) else None
+    images.require_readable()
     from visplay import distributed
+
+    if (warning := pool_size_warning(cfg, len(images))) is not None and distributed.is_main_process():
+        print(f"visplay: warning: {warning}", file=sys.stderr)
+    root = args.images if args.images.is_dir() and not any(args.images.glob("*.parquet")) else None
     from visplay.stages.sampling import check_sampler_environment
 
     check_sampler_environment(cfg.sampler)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -31,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     if args.iterations < 1:
         raise UserError("--iterations must be at least 1")
     from visplay.cli.progress import format_table, setup_logging
-    from visplay.demo import run_demo
+    from visplay.demo import explain, run_demo
     from visplay.evolve import RunStopped
 
     setup_logging()
@@ -54,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
     from visplay.analysis.audit import audit_run, format_audit
 
     print(format_audit(audit_run(args.out)))
+    print()
+    print(textwrap.fill(explain(rows), width=110))
     print()
     print(f"demo finished in {time.perf_counter() - started:.0f} s; report: {args.out / 'report.html'}")
     return 0

@@ -45,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from visplay.analysis.diagnose import DiagnoseSettings, format_diagnose, run_diagnose
     from visplay.cli.progress import setup_logging
     from visplay.evaluation.benchmarks import get_benchmark
+    from visplay.preflight import check_output_dir
 
     get_benchmark(args.benchmark)  # an unknown name fails before anything is loaded
     if not args.data.exists():
@@ -58,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     settings.check()
     setup_logging()
     out = args.out or Path("visplay-diagnose") / args.model.resolve().name / args.benchmark
+    check_output_dir(out, "--out" if args.out else "output folder")
     result = run_diagnose(args.model, args.benchmark, args.data, out, settings)
     print(f"{result['benchmark']}: {result['n']} items, {settings.votes} samples each at T={settings.temperature:g} "
           f"(accuracy %; confidence bins: majority accuracy % (share of items))")

@@ -67,7 +67,8 @@ def register(subparsers) -> None:
                    help="output folder (default: RUN/eval for --run, ./visplay-eval/<model name> for --model)")
     p.add_argument("--batch-size", type=int, default=8, help="prompts per generation batch")
     p.add_argument("--max-new-tokens", type=int, default=None,
-                   help="generation budget (default: 4096 as the reasoner's training length; 48 for toy)")
+                   help="generation budget (default: the benchmark's budget for the prompt style: 4096 for paper "
+                        "prompts, as the reasoner's training length; 64 for compact prompts, 48 on toy)")
     p.add_argument("--prompt-style", choices=("paper", "compact"), default=None,
                    help="reasoner prompt template (default: paper; compact for the toy benchmark)")
     p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
@@ -125,9 +126,10 @@ def _settings(args, **extra):
 
 
 def run_eval(args) -> int:
-    from visplay.evaluation.report import run_table, run_table_markdown, summary_table
+    from visplay.evaluation.report import budget_lines, run_table, run_table_markdown, summary_table
     from visplay.evaluation.runner import evaluate_model, evaluate_run
     from visplay.io import write_json_atomic, write_text_atomic
+    from visplay.preflight import check_output_dir
 
     if args.model is None and args.run is None:
         raise UserError("give --model DIR or --run RUN (or use: visplay eval score ...)")
@@ -140,6 +142,7 @@ def run_eval(args) -> int:
         if not args.run.is_dir():
             raise UserError(f"run folder {args.run} does not exist")
         out = args.out or args.run / "eval"
+        check_output_dir(out, "--out" if args.out else "output folder")
         table = evaluate_run(args.run, specs, out, settings)
         text = run_table(table)
         results = table["results"]
@@ -149,11 +152,15 @@ def run_eval(args) -> int:
         write_json_atomic(Path(out) / "table.json", slim)
         write_text_atomic(Path(out) / "table.md", run_table_markdown(table))
         print(text)
+        first = {b: next(iter(cells.values())) for b, cells in results.items() if cells}
+        print("\n".join(budget_lines(list(first.values()))))
         print(f"\nresults in {out} (table.md, table.json, <model>/<benchmark>/summary.json)")
         return 0
     out = args.out or Path("visplay-eval") / args.model.resolve().name
+    check_output_dir(out, "--out" if args.out else "output folder")
     summaries = evaluate_model(args.model, specs, out, settings)
     print(summary_table(summaries))
+    print("\n".join(budget_lines(summaries)))
     print(f"\nresults in {out}/<benchmark>/ (predictions.jsonl, summary.json)")
     return 0
 
@@ -161,10 +168,15 @@ def run_eval(args) -> int:
 def run_score(args) -> int:
     from visplay.evaluation.report import summary_table
     from visplay.evaluation.runner import rescore
+    from visplay.preflight import check_output_dir
 
     specs = _specs(args)
     if len(specs) != 1:
         raise UserError("visplay eval score takes one --benchmark (its predictions file holds one benchmark)")
+    if not args.predictions.is_file():
+        what = "is a folder" if args.predictions.is_dir() else "does not exist"
+        raise UserError(f"predictions file {args.predictions} {what}")
+    check_output_dir(args.out or args.predictions.parent, "--out" if args.out else "output folder (the predictions' own)")
     summary = rescore(specs[0], args.predictions, args.out, _settings(args))
     print(summary_table([summary]))
     print(f"\nwritten to {args.out or args.predictions.parent}", file=sys.stdout)

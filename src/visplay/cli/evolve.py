@@ -15,27 +15,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Run VisPlay's self-evolution iterations (questioner GRPO, curation, reasoner GRPO). "
         "Settings come from defaults < CONFIG.yaml < --set; see --help-config for every key.",
     )
-    p.add_argument("config", nargs="?", type=Path, help="YAML config file")
+    p.add_argument("config", nargs="?", type=Path,
+                   help="YAML config file (optional: every key can come from --set, e.g. configs/tiny_cpu.yaml)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one setting, e.g. --set curation.band=[0.3,0.8] (repeatable)")
     p.add_argument("--out", type=Path, help="run folder (same as --set out=DIR)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in its folder")
-    p.add_argument("--help-config", action="store_true", help="list every config key with its default and help")
+    p.add_argument("--help-config", action="store_true",
+                   help="list every config key with the value a run would use (after the preset, CONFIG.yaml and "
+                        "--set, e.g. --help-config --set preset=tiny) and its help")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from visplay.config import EvolveConfig, load_evolve_config
-    from visplay.configuration import describe
-    from visplay.errors import UserError
+    from visplay.config import load_evolve_config, preview_evolve_config
+    from visplay.configuration import describe_values
 
-    if args.help_config:
-        for key, type_name, default, help_text in describe(EvolveConfig):
-            print(f"{key:45s} {type_name:28s} {default:18s} {help_text}")
-        return 0
-    if args.config is None:
-        raise UserError("give a config file: visplay evolve CONFIG.yaml (see --help-config for the keys)")
     overrides = list(args.overrides) + ([f"out={args.out}"] if args.out else [])
+    if args.help_config:
+        cfg = preview_evolve_config(args.config, overrides)
+        source = " < ".join(["defaults", f"preset {cfg.preset}"] + ([str(args.config)] if args.config else [])
+                            + (["--set"] if overrides else []))
+        print(f"Every config key with the value a run would use ({source}):")
+        for key, type_name, value, help_text in describe_values(cfg):
+            print(f"{key:45s} {type_name:28s} {value:18s} {help_text}")
+        return 0
     cfg = load_evolve_config(args.config, overrides)
     from visplay import distributed
     from visplay.cli.progress import print_iteration_table, setup_logging

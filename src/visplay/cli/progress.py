@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-import math
+
+# The table's columns live in visplay.iteration_table, shared with the HTML report (one naming for both).
+from visplay.iteration_table import COLUMNS, format_table  # noqa: F401  (re-exported for the commands)
 
 
 def setup_logging(level: int = logging.INFO) -> None:
@@ -18,40 +20,6 @@ def setup_logging(level: int = logging.INFO) -> None:
         pass
     for noisy in ("transformers", "datasets", "httpx", "urllib3", "filelock", "accelerate"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-def _fmt(value, kind: str = "") -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    if kind == "pct":
-        return f"{100 * value:.1f}%"
-    if kind == "f2":
-        return f"{value:.2f}"
-    if kind == "s":
-        return f"{value:.0f}s"
-    return str(value)
-
-
-COLUMNS = [
-    ("iter", "iteration", ""),
-    ("toy acc", "toy_accuracy", "pct"),
-    ("pseudo-label acc", "pseudo_label_accuracy", "pct"),
-    ("kept", "kept", ""),
-    ("candidates", "candidates", ""),
-    ("parsed q", "validity", "pct"),
-    ("oracle-valid q", "oracle_valid_rate", "pct"),
-    ("mean conf", "mean_confidence", "f2"),
-    ("time", "seconds", "s"),
-]
-
-
-def format_table(rows: list[dict], columns=COLUMNS) -> str:
-    present = [c for c in columns if any(r.get(c[1]) is not None for r in rows) or c[1] == "iteration"]
-    cells = [[title for title, _, _ in present]] + [[_fmt(r.get(key), kind) for _, key, kind in present] for r in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(present))]
-    lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def print_iteration_table(rows: list[dict]) -> None:

@@ -42,6 +42,9 @@ def run(args: argparse.Namespace) -> int:
     for item in args.overrides:
         if "=" not in item:
             raise UserError(f"--set {item!r}: expected key=value")
+    from visplay.preflight import check_output_dir
+
+    check_output_dir(args.out)
     setup_logging()
     started = time.perf_counter()
     study = run_study(args.out, arms, seeds, iterations=args.iterations, overrides=args.overrides,

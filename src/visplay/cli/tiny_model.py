@@ -28,9 +28,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from visplay.engines.tiny import build_tiny_model
 
+    from visplay.preflight import check_output_dir
+
     out: Path = args.out
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file; give a folder")
+    check_output_dir(out)  # a file, a folder under a file, a read-only place: one line before any work
     if out.is_dir() and any(out.iterdir()) and not (out / "visplay_tiny.json").exists():
         raise UserError(f"--out {out} is a non-empty folder that is not a tiny model; refusing to replace it")
     build_tiny_model(out, arch=args.arch, size=args.size, seed=args.seed)

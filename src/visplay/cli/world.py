@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from visplay.errors import UserError
+from visplay.preflight import check_output_dir, check_output_file
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,6 +53,7 @@ def _base(args: argparse.Namespace) -> int:
 
     if (args.seed is not None or args.steps is not None) and not args.rebuild:
         raise UserError("--seed and --steps only apply with --rebuild")
+    check_output_dir(args.out)
     if args.out.exists() and (not args.out.is_dir() or (any(args.out.iterdir()) and not (args.out / "config.json").exists())):
         raise UserError(f"--out {args.out} exists and is not a model folder; choose a new folder")
     result = build_base(args.out, rebuild=args.rebuild, seed=args.seed, steps=args.steps, check=not args.no_check)
@@ -65,8 +67,19 @@ def _check(args: argparse.Namespace) -> int:
     from visplay.world.check import check_model, format_check_report
 
     read_model_config(args.model)
-    if args.benchmark is not None and not args.benchmark.is_file():
-        raise UserError(f"--benchmark {args.benchmark} does not exist")
+    if args.benchmark is not None:
+        if not args.benchmark.is_file():
+            raise UserError(f"--benchmark {args.benchmark} does not exist")
+        if args.benchmark.suffix != ".parquet":
+            raise UserError(f"--benchmark {args.benchmark} must be a .parquet file (visplay world benchmark writes one)")
+        import pyarrow.parquet as pq
+
+        from visplay.evaluation.data import check_images, load_benchmark
+
+        data = load_benchmark("toy", args.benchmark)  # readable, with question, answer and image columns
+        check_images(data)
+        if "family" not in pq.read_schema(args.benchmark).names:
+            raise UserError(f"--benchmark {args.benchmark} has no family column (visplay world benchmark writes one)")
     report = check_model(args.model, n_items=args.items, benchmark=args.benchmark)
     print(format_check_report(report))
     return 0
@@ -82,6 +95,7 @@ def _images(args: argparse.Namespace) -> int:
 
     if args.n < 1:
         raise UserError(f"--n must be at least 1, not {args.n}")
+    check_output_dir(args.out)
     try:
         write_images(args.out, args.n, seed=args.seed, progress=args.n >= 200)
     except FileExistsError as exc:
@@ -98,6 +112,7 @@ def _benchmark(args: argparse.Namespace) -> int:
         raise UserError(f"--n must be at least 1, not {n}")
     if args.out.is_dir():
         raise UserError(f"--out must be a file path, and {args.out} is a folder")
+    check_output_file(args.out, overwrite=True)  # the benchmark is the same for the same arguments
     rows = write_benchmark(args.out, n=n, seed=args.seed)
     mix = ", ".join(f"{family} {count}" for family, count in family_counts(rows).items())
     print(f"wrote {len(rows)} questions to {args.out} ({mix})")

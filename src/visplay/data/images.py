@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import io
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from visplay.errors import UserError
 
@@ -57,29 +58,36 @@ def decode_image(data: Any) -> Image.Image:
         if not data:
             raise ValueError("empty image list")
         return decode_image(data[0])
+    if not isinstance(data, (bytes, bytearray, memoryview, str, Path)):
+        raise ValueError(f"cannot decode an image from {type(data).__name__}")
     try:
-        if isinstance(data, (bytes, bytearray, memoryview)):
-            image = Image.open(io.BytesIO(bytes(data)))
-        elif isinstance(data, (str, Path)):
-            image = Image.open(data)
-        else:
-            raise ValueError(f"cannot decode an image from {type(data).__name__}")
-        if image.size[0] * image.size[1] > MAX_IMAGE_PIXELS:
-            raise ValueError(f"image of {image.size[0]}x{image.size[1]} pixels is too large")
-        image.load()
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError) as exc:
+        with warnings.catch_warnings():
+            # Our own size limit below decides; Pillow's bomb warning would only add a stray stderr line.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(bytes(data)) if isinstance(data, (bytes, bytearray, memoryview)) else data)
+            if image.size[0] * image.size[1] > MAX_IMAGE_PIXELS:
+                raise ValueError(f"image of {image.size[0]}x{image.size[1]} pixels is too large")
+            image.load()
+    except ValueError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a damaged file can make any Pillow plugin raise anything
         raise ValueError(f"unreadable image ({exc.__class__.__name__})") from None
     return image
 
 
 class ImageSource(Sequence[ImageItem]):
-    """A sequence of :class:`ImageItem`; ``skipped`` counts images that failed to decode so far."""
+    """A sequence of :class:`ImageItem`; ``skipped`` lists the images that failed to decode so far.
+
+    An unreadable image is warned about and counted once per run, however many stages pick it: later
+    picks skip it without decoding it again.
+    """
 
     def __init__(self, ids: list[str], fetch: Callable[[int], Any], description: str):
         self._ids = ids
         self._fetch = fetch
         self.description = description
         self.skipped: list[str] = []
+        self._skipped_set: set[str] = set()
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -90,16 +98,48 @@ class ImageSource(Sequence[ImageItem]):
         image_id = self._ids[index]
         return ImageItem(image_id, lambda: decode_image(self._fetch(index)))
 
+    def _skip(self, item: ImageItem, exc: ValueError) -> None:
+        if item.image_id not in self._skipped_set:
+            self._skipped_set.add(item.image_id)
+            self.skipped.append(item.image_id)
+            log.warning("skipping image %s: %s", item.image_id, exc)
+
     def load_images(self, items: Sequence[ImageItem]) -> list[tuple[ImageItem, Image.Image]]:
-        """Decode ``items``, skipping (and recording) unreadable ones."""
+        """Decode ``items``, skipping (and recording, once) unreadable ones."""
         out = []
         for item in items:
+            if item.image_id in self._skipped_set:
+                continue
             try:
                 out.append((item, item.load()))
             except ValueError as exc:
-                self.skipped.append(item.image_id)
-                log.warning("skipping image %s: %s", item.image_id, exc)
+                self._skip(item, exc)
         return out
+
+    def require_readable(self) -> None:
+        """Raise :class:`UserError` unless at least one image decodes; stops at the first one that does.
+
+        Run before any work starts, so a source of only broken files fails in one line instead of
+        after a model has loaded. Unreadable images met on the way are recorded (and warned once) only
+        when a readable one follows; otherwise the error names the first failure.
+        """
+        if not len(self):
+            raise UserError(f"no readable images in {self.description}: it holds none")
+        failed: list[tuple[ImageItem, ValueError]] = []
+        for index in range(len(self)):
+            item = self[index]
+            if item.image_id in self._skipped_set:
+                continue
+            try:
+                item.load()
+            except ValueError as exc:
+                failed.append((item, exc))
+                continue
+            for bad, exc in failed:
+                self._skip(bad, exc)
+            return
+        first = f" (first: {failed[0][0].image_id}: {failed[0][1]})" if failed else ""
+        raise UserError(f"no readable images in {self.description}: every image failed to decode{first}")
 
 
 def _folder_source(path: Path) -> ImageSource:

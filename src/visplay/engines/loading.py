@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from visplay.engines.modelfiles import check_model_files
 from visplay.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -57,18 +58,16 @@ def read_model_config(path: str | Path) -> dict:
     if not config_file.is_file():
         raise UserError(f"{path} is not a model folder (no config.json)")
     try:
-        config = json.loads(config_file.read_text())
+        config = json.loads(config_file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise UserError(f"{config_file} is not readable JSON ({exc.__class__.__name__})") from None
-    if not isinstance(config, dict) or "model_type" not in config:
+    if not isinstance(config, dict) or not isinstance(config.get("model_type"), str):
         raise UserError(f"{config_file} has no model_type; not a transformers model")
-    if "vision_config" not in config:
+    if not isinstance(config.get("vision_config"), dict):
         raise UserError(
             f"{path} holds a text-only model (model_type {config['model_type']!r}); VisPlay needs a vision-language model"
         )
-    weights = list(path.glob("*.safetensors")) + list(path.glob("*.bin")) + list(path.glob("*.safetensors.index.json"))
-    if not weights:
-        raise UserError(f"{path} has a config but no weights (*.safetensors or *.bin)")
+    check_model_files(path, config)
     return config
 
 
@@ -76,14 +75,21 @@ def _torchvision_available() -> bool:
     return importlib.util.find_spec("torchvision") is not None
 
 
-def load_processor(path: str | Path, model_type: str, trust_remote_code: bool = False):
-    """Build the processor explicitly so that it is never silently just a tokenizer."""
+def load_processor(path: str | Path, model_type: str | None = None, trust_remote_code: bool = False):
+    """Build the processor explicitly so that it is never silently just a tokenizer.
+
+    Works without torchvision for the Qwen-VL family (transformers' own Qwen-VL image processors and
+    ``AutoProcessor`` need it): ``load_processor("runs/demo/iter_01/reasoner")``. ``model_type`` defaults
+    to the folder's config.json.
+    """
     from transformers import AutoProcessor, AutoTokenizer
     from transformers.processing_utils import ProcessorMixin
 
     from visplay.engines.processors import IMAGE_ONLY_PROCESSORS
 
     path = Path(path)
+    if model_type is None:
+        model_type = read_model_config(path)["model_type"]
     if model_type in IMAGE_ONLY_PROCESSORS and not _torchvision_available():
         _, cls = IMAGE_ONLY_PROCESSORS[model_type]
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
@@ -147,11 +153,14 @@ def load_vlm(
     dtype = dtype or default_dtype(device)
     try:
         model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype, trust_remote_code=trust_remote_code)
-    except ValueError as exc:
-        raise UserError(f"{path}: model_type {config['model_type']!r} is not a vision-language model transformers can load ({str(exc).splitlines()[0]})") from None
+        processor = load_processor(path, config["model_type"], trust_remote_code)
+    except UserError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - damage read_model_config cannot see (a wrong shape, a bad vocab)
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise UserError(f"cannot load the model in {path} ({exc.__class__.__name__}: {first[:300]})") from None
     model.to(device)
     model.eval()
-    processor = load_processor(path, config["model_type"], trust_remote_code)
     set_pixel_bounds(processor, min_pixels, max_pixels)
     tokenizer = processor.tokenizer
     if tokenizer.pad_token is None:
@@ -164,6 +173,25 @@ def load_vlm(
     model.generation_config = GenerationConfig(
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id)
     return LoadedVLM(model=model, processor=processor, path=path)
+
+
+SPECIAL_TOKEN_IDS = ("bos_token_id", "eos_token_id", "pad_token_id")
+
+
+def expose_special_token_ids(config) -> None:
+    """Give a composite VLM config its text model's special-token ids at the top level too.
+
+    transformers 5 keeps bos/eos/pad ids only in ``text_config`` of VLM configs (a top-level id in
+    config.json is folded into it on load), while its Trainer compares the tokenizer with the TOP-level
+    ids; without this every GRPO stage would report "new PAD/BOS/EOS tokens" and rewrite the configs even
+    when checkpoint and tokenizer agree. Ids already at the top level are left alone.
+    """
+    text = getattr(config, "text_config", None)
+    if text is None:
+        return
+    for name in SPECIAL_TOKEN_IDS:
+        if getattr(config, name, None) is None and getattr(text, name, None) is not None:
+            setattr(config, name, getattr(text, name))
 
 
 def set_pixel_bounds(processor, min_pixels: int | None = None, max_pixels: int | None = None) -> None:

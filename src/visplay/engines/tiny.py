@@ -163,7 +163,9 @@ def tiny_config(arch: str, tokenizer, size: TinySize):
         num_key_value_heads=size.text_kv_heads,
         max_position_embeddings=2048,
         rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": _mrope_section(head_dim)},
-        bos_token_id=ids["<|endoftext|>"],
+        # The tokenizer declares no BOS (as Qwen's): the config must say so too, or every trainer built on
+        # the model warns that the tokenizer "has new PAD/BOS/EOS tokens" and rewrites the config.
+        bos_token_id=tokenizer.bos_token_id,
         eos_token_id=ids["<|im_end|>"],
         pad_token_id=ids["<|endoftext|>"],
         tie_word_embeddings=True,

@@ -450,8 +450,16 @@ class Benchmark:
     # file_name values (lowercase, letters and digits only) selecting this benchmark in the combined layout.
     combined_names: ClassVar[tuple[str, ...]] = ()
     default_prompt_style: ClassVar[str] = "paper"
-    # The authors' reasoner was trained with 4096-token responses.
+    # Generation budget per prompt style, used when --max-new-tokens is not given: the paper prompt asks for
+    # reasoning (the authors' reasoner was trained with 4096-token responses); the compact prompt asks
+    # tiny toy-world models for a short thought and a box (15-35 tokens), where 4096 only burns CPU time.
+    max_new_tokens_by_style: ClassVar[dict[str, int]] = {"paper": 4096, "compact": 64}
+    # The budget for the benchmark's default prompt style.
     default_max_new_tokens: ClassVar[int] = 4096
+
+    def default_budget(self, prompt_style: str) -> int:
+        """New-token budget for ``prompt_style`` when none is given."""
+        return self.max_new_tokens_by_style.get(prompt_style, self.default_max_new_tokens)
     # "binary" (1/0 per item) or "partial" (0..1 credit, MM-Vet).
     grading: ClassVar[str] = "binary"
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 import json
 import re
 from dataclasses import dataclass, field
@@ -130,12 +129,12 @@ def decode_image(ref: Any, base_dir: str | Path | None = None) -> Image.Image:
             return decode_image(str(ref["path"]), base_dir)
         raise UserError("an image struct has neither bytes nor path")
     if isinstance(ref, (bytes, bytearray, memoryview)):
-        try:
-            image = Image.open(io.BytesIO(bytes(ref)))
-            image.load()
-            return image
-        except Exception as exc:
-            raise UserError(f"undecodable image bytes ({exc.__class__.__name__})") from None
+        from visplay.data.images import decode_image as decode_bytes
+
+        try:  # the training side's decoder: same size limit (decompression bombs), no stray warnings
+            return decode_bytes(bytes(ref))
+        except ValueError as exc:
+            raise UserError(f"undecodable image bytes ({exc})") from None
     if isinstance(ref, str):
         text = ref.strip()
         if text.startswith("data:image"):
@@ -168,6 +167,13 @@ def _base64_image(text: str) -> bytes | None:
     except (binascii.Error, ValueError):
         return None
     return raw if raw.startswith(_IMAGE_MAGIC) else None
+
+
+def check_images(data: BenchmarkData) -> None:
+    """Decode every image of every item once, before a model loads: a broken image fails the run at its
+    start, in one line naming the item, not hours into generation."""
+    for item in data.items:
+        item_images(item)
 
 
 def item_images(item: Item) -> list[Image.Image]:

@@ -16,12 +16,14 @@ The judge prompts are our own wording of the two usual protocols: binary equival
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
 import re
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -98,6 +100,60 @@ def chat_url(url: str) -> str:
     return url if url.endswith("/chat/completions") else url + "/chat/completions"
 
 
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***``, for messages and logs.
+
+    >>> redact_url("https://me:s3cret@judge.example/v1")
+    'https://me:***@judge.example/v1'
+    >>> redact_url("http://127.0.0.1:8000/v1")
+    'http://127.0.0.1:8000/v1'
+    """
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        parts = None
+    if parts is None or "@" not in parts.netloc:
+        # Not parseable: still hide whatever sits between "//user:" and "@".
+        return re.sub(r"(//[^/:@\s]*:)[^@/\s]*@", r"\1***@", url)
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    netloc = f"{user}:***@{hostport}" if ":" in userinfo else f"{user}@{hostport}"
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def check_judge_url(url: str) -> tuple[str, str | None]:
+    """Validate a judge URL; return it without credentials, and the HTTP Basic credentials it carried.
+
+    Errors name the URL with its password hidden.
+
+    >>> check_judge_url("http://127.0.0.1:8000/v1")
+    ('http://127.0.0.1:8000/v1', None)
+    >>> check_judge_url("https://u:p@h.example/v1")
+    ('https://h.example/v1', 'u:p')
+    >>> check_judge_url("127.0.0.1:8000/v1")
+    Traceback (most recent call last):
+    visplay.errors.UserError: --judge-url 127.0.0.1:8000/v1 is not an http:// or https:// URL (e.g. http://127.0.0.1:8000/v1)
+    """
+    shown = redact_url(url)
+    if not url or any(ch.isspace() or ord(ch) < 32 for ch in url):
+        raise UserError(f"--judge-url {shown!r} is not a URL (empty, or with spaces or control characters)")
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port  # raises ValueError for a port that is not a number in 0-65535
+    except ValueError:
+        raise UserError(f"--judge-url {shown} has an invalid host or port") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise UserError(f"--judge-url {shown} is not an http:// or https:// URL (e.g. http://127.0.0.1:8000/v1)")
+    if not parts.hostname:
+        raise UserError(f"--judge-url {shown} names no host (e.g. http://127.0.0.1:8000/v1)")
+    credentials = None
+    if parts.username is not None or parts.password is not None:
+        credentials = f"{urllib.parse.unquote(parts.username or '')}:{urllib.parse.unquote(parts.password or '')}"
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    netloc = host + (f":{port}" if port is not None else "")
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc)), credentials
+
+
 def parse_binary(reply: str) -> float | None:
     """1.0 / 0.0 from a judge reply, or ``None`` when it says neither.
 
@@ -139,7 +195,10 @@ class JudgeClient:
         if not config.model:
             raise UserError("the judge needs --judge-model (the model name the endpoint serves)")
         self.config = config
-        self.url = chat_url(config.url)
+        # Credentials in the URL become a Basic header: self.url (shown in every message) never holds them.
+        url, credentials = check_judge_url(config.url)
+        self.url = chat_url(url)
+        self.basic_auth = base64.b64encode(credentials.encode("utf-8")).decode("ascii") if credentials else None
         self.cache_dir = Path(config.cache_dir) if config.cache_dir else default_cache_dir()
         self.key = os.environ.get(config.key_env) if config.key_env else None
         self.requests_sent = 0
@@ -173,6 +232,8 @@ class JudgeClient:
         headers = {"Content-Type": "application/json"}
         if self.key:
             headers["Authorization"] = f"Bearer {self.key}"
+        elif self.basic_auth:
+            headers["Authorization"] = f"Basic {self.basic_auth}"
         attempts = max(1, self.config.retries + 1)
         last = ""
         for attempt in range(attempts):

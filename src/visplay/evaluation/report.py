@@ -28,15 +28,28 @@ def summary_table(summaries: list[dict]) -> str:
     toy        4  50.00     1 (25.0%)  0       rules
     """
     rows = []
+    budgets = any(s.get("max_new_tokens") is not None for s in summaries)
     for s in summaries:
         metrics = s.get("metrics") or {}
         name = s["benchmark"]
         if metrics:
             name += " (" + ", ".join(f"{k} {fmt_accuracy(v)}" for k, v in metrics.items()) + ")"
         rows.append([name, str(s["n"]), fmt_accuracy(s.get("accuracy")),
-                     f"{s.get('unparsed', 0)} ({100 * s.get('unparsed_rate', 0.0):.1f}%)", str(s.get("judged", 0)),
-                     s.get("protocol", "")])
-    return _table(["benchmark", "n", "accuracy", "unparsed", "judged", "protocol"], rows)
+                     f"{s.get('unparsed', 0)} ({100 * s.get('unparsed_rate', 0.0):.1f}%)", str(s.get("judged", 0))]
+                    + ([str(s.get("max_new_tokens", "-"))] if budgets else []) + [s.get("protocol", "")])
+    header = ["benchmark", "n", "accuracy", "unparsed", "judged"] + (["max new tokens"] if budgets else []) + ["protocol"]
+    return _table(header, rows)
+
+
+def budget_lines(summaries: list[dict]) -> list[str]:
+    """Which generation budget each benchmark used and where it came from.
+
+    >>> budget_lines([{"benchmark": "toy", "max_new_tokens": 48, "max_new_tokens_from": "toy's default for compact prompts"}])
+    ["toy: greedy, at most 48 new tokens per answer (toy's default for compact prompts; --max-new-tokens changes it)"]
+    """
+    return [f"{s['benchmark']}: greedy, at most {s['max_new_tokens']} new tokens per answer "
+            f"({s.get('max_new_tokens_from') or 'as configured'}; --max-new-tokens changes it)"
+            for s in summaries if s.get("max_new_tokens") is not None]
 
 
 def run_table(table: dict) -> str:

@@ -23,7 +23,7 @@ from typing import Callable
 from visplay import __version__
 from visplay.errors import UserError
 from visplay.evaluation.base import JUDGE, JUDGED, RULE, UNPARSED, UNSCORED, Extraction, Scored, strip_think
-from visplay.evaluation.data import BenchmarkData, item_images, load_benchmark
+from visplay.evaluation.data import BenchmarkData, check_images, item_images, load_benchmark
 from visplay.evaluation.judge import JudgeClient, binary_messages, parse_binary, parse_partial, partial_messages
 from visplay.io import atomic_path, write_json_atomic
 
@@ -257,8 +257,9 @@ def generate_responses(sampler, data: BenchmarkData, model_dir: Path, out_dir: P
             todo.append((item, messages, key))
     if responses:
         log(f"{bench.name}: reusing {len(responses)} response(s) from {cache_file}")
-    bar = tqdm(total=len(todo), desc=f"{bench.name}", unit="item", leave=False, disable=not todo)
-    with cache_file.open("a", encoding="utf-8") as f:
+    # The bar is a context manager so that an error clears it: the error line then starts on its own line.
+    with tqdm(total=len(todo), desc=f"{bench.name}", unit="item", leave=False, disable=not todo) as bar, \
+            cache_file.open("a", encoding="utf-8") as f:
         for start in range(0, len(todo), chunk_size):
             chunk = todo[start:start + chunk_size]
             requests = [SampleRequest(messages=messages, images=item_images(item)) for item, messages, _ in chunk]
@@ -268,7 +269,6 @@ def generate_responses(sampler, data: BenchmarkData, model_dir: Path, out_dir: P
                 f.write(json.dumps({"id": item.id, "key": key, "response": out[0]}, ensure_ascii=False) + "\n")
             f.flush()
             bar.update(len(chunk))
-    bar.close()
     return responses
 
 
@@ -284,6 +284,7 @@ def _load_all(specs: list[BenchmarkSpec], settings: EvalSettings) -> list[Benchm
     loaded = []
     for spec in specs:
         data = load_benchmark(spec.name, spec.data, split=settings.split, subset=settings.subset, limit=settings.limit)
+        check_images(data)
         for warning in data.warnings:
             settings.log(f"warning: {warning}")
         loaded.append(data)
@@ -302,7 +303,8 @@ def evaluate_with_sampler(sampler, model_dir: str | Path, datasets: list[Benchma
     for data in datasets:
         bench = data.benchmark
         style = settings.prompt_style or bench.default_prompt_style
-        budget = settings.max_new_tokens or bench.default_max_new_tokens
+        budget = settings.max_new_tokens or bench.default_budget(style)
+        budget_from = "--max-new-tokens" if settings.max_new_tokens else f"{bench.name}'s default for {style} prompts"
         out_dir = out_root / bench.name
         started = time.perf_counter()
         responses = generate_responses(sampler, data, model_dir, out_dir, style, budget,
@@ -310,7 +312,8 @@ def evaluate_with_sampler(sampler, model_dir: str | Path, datasets: list[Benchma
         seconds = time.perf_counter() - started
         scored = score_responses(data, responses, settings.judge_mode, settings.judge, settings.log)
         summary = summarize(data, scored, settings.judge_mode, settings.judge, {
-            "model": str(model_dir), "prompt_style": style, "max_new_tokens": budget, "decoding": "greedy",
+            "model": str(model_dir), "prompt_style": style, "max_new_tokens": budget,
+            "max_new_tokens_from": budget_from, "decoding": "greedy",
             "generation_seconds": round(seconds, 2),
         })
         write_results(out_dir, data, scored, summary)
@@ -327,32 +330,44 @@ def evaluate_model(model_dir: str | Path, specs: list[BenchmarkSpec], out_root: 
     model_dir = Path(model_dir)
     read_model_config(model_dir)  # a wrong model folder fails before any data is read
     datasets = datasets if datasets is not None else _load_all(specs, settings)
-    loaded = load_vlm(model_dir, device=settings.device, dtype=settings.dtype)
-    sampler = HFSampler(loaded, max_batch_rows=settings.batch_size, progress=False)
+    sampler = _LazySampler(lambda: HFSampler(load_vlm(model_dir, device=settings.device, dtype=settings.dtype),
+                                             max_batch_rows=settings.batch_size, progress=False))
     try:
         return evaluate_with_sampler(sampler, model_dir, datasets, out_root, settings)
     finally:
-        del sampler, loaded
+        del sampler
         free_memory()
+
+
+class _LazySampler:
+    """Loads the model at the first generation: a resumed evaluation whose answers are all in
+    responses.jsonl already (e.g. after a kill during the report) loads no model at all."""
+
+    def __init__(self, factory):
+        self._factory = factory
+        self._sampler = None
+
+    def sample(self, *args, **kwargs):
+        if self._sampler is None:
+            self._sampler = self._factory()
+        return self._sampler.sample(*args, **kwargs)
 
 
 
 def run_models(run_dir: str | Path) -> list[tuple[str, Path]]:
     """(label, folder) of a run's base model and every iteration's reasoner, in order."""
-    import yaml
+    from visplay.runread import read_config, relocate
 
     run_dir = Path(run_dir)
     config_file = run_dir / "config.yaml"
-    if not config_file.is_file():
-        raise UserError(f"{run_dir} is not a run folder (no config.yaml)")
-    try:
-        config = yaml.safe_load(config_file.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise UserError(f"{config_file} is not valid YAML ({exc.__class__.__name__})") from None
-    base = (config.get("model") or {}).get("path") if isinstance(config, dict) else None
-    if not base:
+    _, config = read_config(config_file)
+    if isinstance(config.get("out"), str):  # a moved run: paths inside it (the demo's base) move with it
+        config = relocate(config, config["out"], str(run_dir))
+    model = config.get("model")
+    base = model.get("path") if isinstance(model, dict) else None
+    if not base or not isinstance(base, str):
         raise UserError(f"{config_file} has no model.path (the base model folder)")
-    base_path = Path(str(base)).expanduser()
+    base_path = Path(base).expanduser()
     if not base_path.is_absolute() and not base_path.exists() and (run_dir / base_path).exists():
         base_path = run_dir / base_path
     models = [("base", base_path)]
@@ -400,16 +415,19 @@ def rescore(spec: BenchmarkSpec, predictions_file: str | Path, out_dir: str | Pa
         settings.log(f"warning: {warning}")
     responses: dict[str, str] = {}
     previous: dict = {}
-    with predictions_file.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                responses[str(record["id"])] = str(record.get("response") or "")
-            except (ValueError, KeyError, TypeError):
-                raise UserError(f"{predictions_file}:{lineno} is not a prediction (JSON with id and response)") from None
-            previous.setdefault("benchmark", record.get("benchmark"))
+    try:
+        blob = predictions_file.read_bytes()
+    except OSError as exc:
+        raise UserError(f"cannot read {predictions_file} ({exc.strerror or exc.__class__.__name__})") from None
+    for lineno, raw in enumerate(blob.split(b"\n"), 1):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw.decode("utf-8"))
+            responses[str(record["id"])] = str(record.get("response") or "")
+        except (ValueError, KeyError, TypeError, AttributeError):  # UnicodeDecodeError is a ValueError
+            raise UserError(f"{predictions_file}:{lineno} is not a prediction (JSON with id and response)") from None
+        previous.setdefault("benchmark", record.get("benchmark"))
     known = {item.id for item in data.items}
     unknown = [i for i in responses if i not in known]
     if unknown:
@@ -425,7 +443,7 @@ def rescore(spec: BenchmarkSpec, predictions_file: str | Path, out_dir: str | Pa
     if old_summary.is_file():
         try:
             old = json.loads(old_summary.read_text())
-            kept = ("model", "prompt_style", "max_new_tokens", "decoding", "generation_seconds")
+            kept = ("model", "prompt_style", "max_new_tokens", "max_new_tokens_from", "decoding", "generation_seconds")
             extra.update({k: old[k] for k in kept if k in old})
         except (OSError, ValueError):
             pass

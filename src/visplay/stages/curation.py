@@ -23,9 +23,9 @@ from typing import Callable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from visplay import distributed
 from visplay.config import EvolveConfig
 from visplay.data.images import ImageSource
-from visplay import distributed
 from visplay.engines.sampler import SampleRequest
 from visplay.errors import UserError
 from visplay.io import atomic_path
@@ -89,6 +89,8 @@ def curate(cfg: EvolveConfig, questioner: Path, reasoner_frozen: Path, images: I
         # fixed: the authors curate from the source's first images every iteration.
         items = [images[i] for i in range(count)] if cc.pool == "fixed" else pick_images(images, count, cfg.seed, salt)
         pixels = images.load_images(items)
+    if not pixels:  # before any model loads: nothing to ask about is the user's data, not a result
+        raise UserError(f"no readable images in {images.description}: all {len(items)} picked image(s) failed to decode")
     log_dir = Path(log_dir) if log_dir is not None else out_path.parent / "logs"
 
     with timer.phase("questions"), frozen_sampler(cfg, questioner, f"{name}_questions", log_dir) as sampler:
@@ -168,6 +170,9 @@ def read_kept(path: Path, labels: str = "silver") -> list[dict]:
     study arm, the one place where the toy world's oracle touches training: each kept question's
     ``silver_answer`` is replaced by the oracle's answer, and questions the oracle cannot answer are dropped.
     """
+    from visplay.runread import check_questions
+
+    check_questions(path)  # a damaged file (edited, cut) is named in one line, not an ArrowInvalid
     columns = ["image_id", "image", "question", "silver_answer", "kept"]
     if labels == "silver":
         return [r for r in pq.read_table(path, columns=columns).to_pylist() if r["kept"]]
@@ -180,7 +185,22 @@ def read_kept(path: Path, labels: str = "silver") -> list[dict]:
 
 
 def explain_too_few(summary: dict, cfg: EvolveConfig) -> str:
+    """Why too few questions survived and what to change (on_too_few=continue is offered only when it is not
+    already set)."""
     reasons = ", ".join(f"{n} {why}" for why, n in sorted(summary["drop_reasons"].items(), key=lambda x: -x[1]))
+    advice = ["widen curation.band", "raise curation.images"]
+    if cfg.curation.on_too_few != "continue":
+        advice.append("set curation.on_too_few=continue")
     return (f"only {summary['kept']} of {summary['candidates']} candidate questions survived curation "
-            f"(need {cfg.curation.min_kept}; dropped: {reasons or 'none'}); widen curation.band, raise "
-            f"curation.images, or set curation.on_too_few=continue")
+            f"(need {cfg.curation.min_kept}; dropped: {reasons or 'none'}); {', '.join(advice[:-1])} or {advice[-1]}")
+
+
+def pool_size_warning(cfg: EvolveConfig, available: int) -> str | None:
+    """The warning when curation.images asks for more images than the source holds (then all are used).
+
+    Reported once per run or command, not once per iteration.
+    """
+    if cfg.curation.images <= available:
+        return None
+    return (f"curation.images is {cfg.curation.images} but the image source holds {available}; each iteration "
+            f"curates all {available} (each image once)")
