@@ -41,9 +41,43 @@ class DataConfig:
 
 @dataclass
 class SamplerConfig:
-    backend: Literal["hf"] = option("hf", help="sampler for the frozen models' votes and for curation: hf (transformers generate)")
-    max_batch_tokens: int = option(32768, help="token budget per generation batch (rows x (prompt + new tokens))", min=256)
-    max_batch_rows: int = option(256, help="most rows (prompts x samples) per generation batch", min=1)
+    backend: Literal["hf", "vllm", "openai"] = option(
+        "hf", help="sampler for the frozen models' votes and for curation: hf (transformers generate), vllm (in-process "
+        "vllm.LLM, GPU), openai (an OpenAI-compatible server such as vllm serve)")
+    max_batch_tokens: int = option(32768, help="hf: token budget per generation batch (rows x (prompt + new tokens))", min=256)
+    max_batch_rows: int = option(256, help="hf: most rows (prompts x samples) per generation batch", min=1)
+    gpu_memory_utilization: float = option(0.4, help="vllm: share of this rank's GPU memory the frozen model's engine "
+                                           "may take (training holds the rest)", min=0.05, max=0.95)
+    tensor_parallel_size: int = option(1, help="vllm: GPUs per engine (1 in multi-process runs: each rank serves its "
+                                       "own copy)", min=1)
+    max_model_len: int | None = option(None, help="vllm: context length of the engine; null = the model's own", min=256)
+    enforce_eager: bool = option(False, help="vllm: skip CUDA graph capture (faster start, slower decoding)")
+    url: str | None = option(None, help="openai: base URL of the endpoint, e.g. http://127.0.0.1:8000/v1; null with "
+                             "server_command = http://127.0.0.1:<server_port>/v1")
+    served_model: str | None = option(None, help="openai: model name sent to the endpoint; null = the stage's model "
+                                      "folder, which is the name `vllm serve FOLDER` gives it")
+    api_key_env: str = option("VISPLAY_SAMPLER_API_KEY", help="openai: environment variable holding the API key "
+                              "(unset: no Authorization header, as local servers expect)")
+    concurrency: int = option(32, help="openai: requests in flight at once per rank", min=1)
+    retries: int = option(5, help="openai: retries of a failed request (connection, timeout, 429, 5xx), with "
+                          "exponential backoff", min=0)
+    request_timeout: float = option(1800.0, help="openai: seconds to wait for one answer", min=1.0)
+    server_command: str | None = option(
+        None, help="openai: command that serves one model, started by the run for each stage and stopped after it; "
+        "{model} and {port} are filled in, e.g. 'vllm serve {model} --port {port} --generation-config vllm'; "
+        "null = the endpoint at url is managed by you")
+    server_gpus: str | int | None = option(None, help="openai: CUDA_VISIBLE_DEVICES of the started server, e.g. '4,5,6,7'; "
+                                     "null = inherited")
+    server_port: int = option(8000, help="openai: port of the started server", min=1, max=65535)
+    server_startup_timeout: float = option(900.0, help="openai: seconds to wait for the started server to answer",
+                                           min=1.0)
+
+    def check(self) -> None:
+        if self.backend == "openai" and not self.url and not self.server_command:
+            raise UserError("config key sampler.url: the openai backend needs an endpoint (sampler.url) or a command "
+                            "that serves each stage's model (sampler.server_command)")
+        if self.server_command is not None and "{model}" not in self.server_command:
+            raise UserError("config key sampler.server_command: must contain {model} (the stage's frozen model folder)")
 
 
 @dataclass

@@ -155,9 +155,15 @@ def run_demo(out: str | Path, iterations: int = 3, seed: int = 0, n_images: int 
     ``world`` (paths from :func:`prepare_world`) and ``base_row`` (the base model's scores) let
     ``visplay study`` share one world and one base evaluation across its runs.
     """
+    from visplay.distributed import launched_world_size
+    from visplay.errors import UserError
     from visplay.evolve import check_folder_entries, check_run_folder
+    from visplay.stages.sampling import check_sampler_environment
     from visplay.world.base import ASSET_DIR
 
+    if launched_world_size() > 1:
+        raise UserError("the demo runs in one process; start `visplay evolve` under torchrun or accelerate launch "
+                        "for a multi-process run")
     out = Path(out)
     # Everything is checked before the world is built: the folder, the --set overrides and, on resume,
     # that they match the stored run. Before the world exists the overrides are validated against the
@@ -165,9 +171,12 @@ def run_demo(out: str | Path, iterations: int = 3, seed: int = 0, n_images: int 
     expected = world or {"base": out / "world" / "base", "images": out / "world" / "images",
                          "benchmark": out / "world" / "benchmark.parquet"}
     if check_folder_entries(out, resume, DEMO_ENTRIES) and all(Path(p).exists() for p in expected.values()):
-        check_run_folder(demo_config(out, expected, iterations, seed, overrides), out, resume, DEMO_ENTRIES)
+        early = demo_config(out, expected, iterations, seed, overrides)
+        check_run_folder(early, out, resume, DEMO_ENTRIES)
     else:
-        demo_config(out, {"base": ASSET_DIR, "images": ASSET_DIR, "benchmark": ASSET_DIR}, iterations, seed, overrides)
+        early = demo_config(out, {"base": ASSET_DIR, "images": ASSET_DIR, "benchmark": ASSET_DIR}, iterations, seed,
+                            overrides)
+    check_sampler_environment(early.sampler)  # e.g. sampler.backend=vllm on a machine without a GPU
     paths = world or prepare_world(out / "world", seed, n_images, benchmark_items, log)
     cfg = demo_config(out, paths, iterations, seed, overrides)
     run = RunFolder(out)

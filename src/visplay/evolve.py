@@ -6,6 +6,12 @@ Both roles start from the base model and then carry their own weights:
     R_i = GRPO(R_{i-1}; kept questions, silver answers)     -> RUN/iter_i/reasoner
 Each stage reads its inputs from disk and writes its outputs atomically; state.json records each
 finished stage, so ``resume`` after a kill at any moment redoes at most the interrupted stage.
+
+Multi-process runs (torchrun / accelerate launch; :mod:`visplay.distributed`): rank 0 prepares the run
+folder and writes state.json, metrics.jsonl and questions.parquet; every rank trains and samples its share
+of the frozen models' generations; checkpoints are carried over and benchmarks scored by rank 0 alone; all
+ranks wait for each other at every stage boundary. Each stage's state entry records ``processes``, the
+number of ranks that ran it.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from visplay import distributed
 from visplay.config import EvolveConfig
 from visplay.configuration import to_dict, to_yaml
 from visplay.data.images import ImageSource, open_image_source
@@ -150,6 +157,17 @@ def _copy_checkpoint(src: Path, dst: Path) -> None:
         shutil.copytree(src, tmp, dirs_exist_ok=True)
 
 
+def _run_stage(run: RunFolder, ranks: distributed.Ranks, iteration: int, stage: str, work: Callable[[], dict],
+               alone: bool = False) -> None:
+    """Run ``work`` unless state.json already has this stage: on every rank, or on rank 0 ``alone``; record
+    it with the number of processes that ran it; then wait for every rank."""
+    if run.is_done(iteration, stage):
+        return
+    info = ranks.on_main(work) if alone else work()
+    run.mark_done(iteration, stage, {**info, "processes": 1 if alone else ranks.world})
+    ranks.barrier()
+
+
 def evolve(cfg: EvolveConfig, out: str | Path, resume: bool = False, hooks: Hooks | None = None,
            on_iteration: Callable[[dict], None] | None = None, allowed_entries: tuple[str, ...] = ()) -> list[dict]:
     """Run (or resume) ``cfg.iterations`` iterations into ``out``; return one summary row per iteration."""
@@ -160,11 +178,24 @@ def evolve(cfg: EvolveConfig, out: str | Path, resume: bool = False, hooks: Hook
     if cfg.reasoner.labels == "oracle" and hooks.annotate is None:
         raise UserError("reasoner.labels=oracle needs the toy world's oracle (the oracle-labels arm of visplay "
                         "study / visplay demo); a run on your own images has no true answers")
-    check_run_folder(cfg, out, resume, allowed_entries)  # cheap, and says "already holds a run" first
-    images = check_inputs(cfg)
-    run = prepare_run(cfg, out, resume, allowed_entries)
-    if (warning := pool_size_warning(cfg, len(images))) is not None:
-        log.warning(warning)
+    ranks = distributed.current()
+
+    def start() -> ImageSource:
+        check_run_folder(cfg, out, resume, allowed_entries)  # cheap, and says "already holds a run" first
+        images = check_inputs(cfg)
+        prepare_run(cfg, out, resume, allowed_entries)
+        if (warning := pool_size_warning(cfg, len(images))) is not None:
+            log.warning(warning)
+        return images
+
+    if ranks.world == 1:
+        images = start()
+    else:
+        # Rank 0 alone checks the inputs and prepares the folder (a rank checking after rank 0 wrote
+        # config.yaml would find "a run already there"); its verdict, or its error, reaches every rank.
+        ranks.on_main(lambda: [start()] and None)  # nothing to hand over: the image source stays on rank 0
+        images = open_image_source(cfg.data.images, cfg.data.image_column)
+    run = RunFolder(out, writer=ranks.is_main)
     image_root = hooks.image_root
     if image_root is None and Path(cfg.data.images).is_dir() and not any(Path(cfg.data.images).glob("*.parquet")):
         image_root = Path(cfg.data.images)
@@ -176,18 +207,16 @@ def evolve(cfg: EvolveConfig, out: str | Path, resume: bool = False, hooks: Hook
         row: dict = {"iteration": iteration}
         started = time.perf_counter()
 
-        if not run.is_done(iteration, "questioner"):
-            if cfg.questioner.train:
-                info = run_questioner_stage(cfg, run, iteration, q_prev, r_prev, images)
-            else:
-                _copy_checkpoint(q_prev, run.questioner_dir(iteration))
-                info = {"carried_over": True}
-            run.mark_done(iteration, "questioner", info)
+        if cfg.questioner.train:
+            _run_stage(run, ranks, iteration, "questioner",
+                       lambda: run_questioner_stage(cfg, run, iteration, q_prev, r_prev, images))
+        else:
+            _run_stage(run, ranks, iteration, "questioner", alone=True,
+                       work=lambda: _copy_checkpoint(q_prev, run.questioner_dir(iteration)) or {"carried_over": True})
 
-        if not run.is_done(iteration, "curation"):
-            info = run_curation_stage(cfg, run, iteration, run.questioner_dir(iteration), r_prev, images,
-                                      image_root=image_root, annotate=hooks.annotate)
-            run.mark_done(iteration, "curation", info)
+        _run_stage(run, ranks, iteration, "curation",
+                   lambda: run_curation_stage(cfg, run, iteration, run.questioner_dir(iteration), r_prev, images,
+                                              image_root=image_root, annotate=hooks.annotate))
         curation = run.stage_info(iteration, "curation") or {}
         row.update(kept=curation.get("kept"), candidates=curation.get("candidates"),
                    validity=curation.get("validity"), mean_confidence=curation.get("mean_confidence"))
@@ -200,23 +229,23 @@ def evolve(cfg: EvolveConfig, out: str | Path, resume: bool = False, hooks: Hook
                     raise RunStopped(message)
                 log.warning("%s; continuing as configured", message)
             if kept and cfg.reasoner.train:
-                info = run_reasoner_stage(cfg, run, iteration, r_prev, kept)
+                _run_stage(run, ranks, iteration, "reasoner",
+                           lambda: run_reasoner_stage(cfg, run, iteration, r_prev, kept))
             else:
-                _copy_checkpoint(r_prev, run.reasoner_dir(iteration))
-                info = {"examples": 0, "carried_over": True}
-            run.mark_done(iteration, "reasoner", info)
+                _run_stage(run, ranks, iteration, "reasoner", alone=True,
+                           work=lambda: _copy_checkpoint(r_prev, run.reasoner_dir(iteration))
+                           or {"examples": 0, "carried_over": True})
 
         if hooks.evaluate is not None:
-            if not run.is_done(iteration, "eval"):
-                info = hooks.evaluate(iteration, run.reasoner_dir(iteration), run.eval_dir(iteration))
-                run.mark_done(iteration, "eval", info)
+            _run_stage(run, ranks, iteration, "eval", alone=True,
+                       work=lambda: hooks.evaluate(iteration, run.reasoner_dir(iteration), run.eval_dir(iteration)))
             row.update(run.stage_info(iteration, "eval") or {})
         row["seconds"] = sum(
             sum(v for k, v in (run.stage_info(iteration, s) or {}).items() if k.startswith("time/"))
             for s in ("questioner", "curation", "reasoner", "eval")
         ) or round(time.perf_counter() - started, 1)
         rows.append(row)
-        if on_iteration is not None:
+        if on_iteration is not None and ranks.is_main:
             on_iteration(row)
     return rows
 

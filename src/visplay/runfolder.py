@@ -2,7 +2,7 @@
 
 ```
 RUN/config.yaml                   resolved config, every default written out
-RUN/state.json                    last completed stage per iteration (resume reads this)
+RUN/state.json                    last completed stage per iteration, with its summary and `processes` (resume reads this)
 RUN/metrics.jsonl                 one JSON object per logged training step / stage summary
 RUN/iter_01/questioner/           HF checkpoint
 RUN/iter_01/questions.parquet     every candidate question
@@ -32,8 +32,15 @@ STAGES = ("questioner", "curation", "reasoner", "eval")
 
 
 class RunFolder:
-    def __init__(self, root: str | Path):
+    """Paths, state and metrics of one run folder.
+
+    ``writer=False`` (the ranks other than 0 of a multi-process run) reads the folder but never writes
+    state.json or metrics.jsonl: one process owns them.
+    """
+
+    def __init__(self, root: str | Path, writer: bool = True):
         self.root = Path(root)
+        self.writer = writer
 
     # --- paths ---------------------------------------------------------------------------------
     @property
@@ -90,6 +97,8 @@ class RunFolder:
     def mark_done(self, iteration: int, stage: str, info: dict[str, Any] | None = None) -> None:
         if stage not in STAGES:
             raise ValueError(f"unknown stage {stage}")
+        if not self.writer:
+            return
         state = self.load_state()
         entry = {k: _finite(v) for k, v in (info or {}).items()}
         entry["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
@@ -100,6 +109,8 @@ class RunFolder:
     # --- metrics -------------------------------------------------------------------------------
     def log_metrics(self, record: dict[str, Any]) -> None:
         """Append one JSON line; each line is written whole with one write call and flushed."""
+        if not self.writer:
+            return
         self.root.mkdir(parents=True, exist_ok=True)
         line = json.dumps({k: _finite(v) for k, v in record.items()}, sort_keys=True, default=_json_default) + "\n"
         with open(self.metrics_path, "a", encoding="utf-8") as handle:

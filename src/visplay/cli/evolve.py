@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -40,15 +41,24 @@ def run(args: argparse.Namespace) -> int:
             print(f"{key:45s} {type_name:28s} {value:18s} {help_text}")
         return 0
     cfg = load_evolve_config(args.config, overrides)
+    from visplay import distributed
     from visplay.cli.progress import print_iteration_table, setup_logging
     from visplay.evolve import RunStopped, evolve
+    from visplay.stages.sampling import check_sampler_environment
 
-    setup_logging()
-    print(f"VisPlay: {cfg.iterations} iteration(s) of {cfg.model.path} on {cfg.data.images} -> {cfg.out}")
+    check_sampler_environment(cfg.sampler)
+    # Under torchrun / accelerate launch: join the other ranks (a no-op for a single process).
+    ranks = distributed.init_from_env()
+    setup_logging(logging.INFO if ranks.is_main else logging.WARNING)
+    if ranks.is_main:
+        print(f"VisPlay: {cfg.iterations} iteration(s) of {cfg.model.path} on {cfg.data.images} -> {cfg.out}"
+              + (f" ({ranks.world} processes)" if ranks.world > 1 else ""))
     try:
         rows = evolve(cfg, Path(cfg.out), resume=args.resume)
     except RunStopped as exc:
-        print(f"visplay: stopped: {exc}", file=sys.stderr)
+        if ranks.is_main:
+            print(f"visplay: stopped: {exc}", file=sys.stderr)
         return 1
-    print_iteration_table(rows)
+    if ranks.is_main:
+        print_iteration_table(rows)
     return 0

@@ -59,11 +59,14 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 0
+    # In a multi-process run every rank meets the same error; rank 0 alone says it.
+    say = os.environ.get("RANK", "0") == "0"
     try:
         return int(args.handler(args) or 0)
     except UserError as exc:
         _close_progress_bars()
-        print(f"visplay: error: {_one_line(str(exc))}", file=sys.stderr)
+        if say:
+            print(f"visplay: error: {_one_line(str(exc))}", file=sys.stderr)
         return UserError.exit_code
     except OSError as exc:
         if exc.errno not in ENVIRONMENT_ERRNOS:
@@ -72,12 +75,15 @@ def main(argv: list[str] | None = None) -> int:
         # a folder became read-only mid-run): say so in one line; what was written is complete.
         _close_progress_bars()
         where = f": {exc.filename}" if exc.filename else ""
-        print(f"visplay: error: {exc.strerror or exc}{where} (everything written before is complete; "
-              "fix this and rerun, or use --resume)", file=sys.stderr)
+        if say:
+            print(f"visplay: error: {exc.strerror or exc}{where} (everything written before is complete; "
+                  "fix this and rerun, or use --resume)", file=sys.stderr)
         return UserError.exit_code
     except KeyboardInterrupt:
         _close_progress_bars()
-        print("visplay: interrupted; everything already written is complete (use --resume to go on)", file=sys.stderr)
+        if say:
+            print("visplay: interrupted; everything already written is complete (use --resume to go on)",
+                  file=sys.stderr)
         return 130
 
 

@@ -324,7 +324,9 @@ class RewardAdapter:
     2. on multi-process runs gathers texts and columns from every process with accelerate's
        ``gather_object`` (process order = the generation batch's order, so groups are consecutive runs of
        G completions), calls ``reward_fn`` once on the main process, broadcasts the results with
-       ``broadcast_object_list`` and returns this process's slice;
+       ``broadcast_object_list`` and returns this process's slice (a reward function with a true
+       ``collective`` attribute is called on EVERY process with the gathered batch, so that it can split
+       its own work across them, e.g. the questioner's votes; process 0's results are still the ones used);
     3. checks that every group is whole (all its completions come from the same prompt row) and that the
        reward function returned one finite ``total`` per completion;
     4. logs the batch mean of every component as ``reward/<name>`` and the time spent inside
@@ -367,7 +369,7 @@ class RewardAdapter:
 
         results = None
         seconds = 0.0
-        if state.is_main_process:
+        if state.is_main_process or getattr(self.reward_fn, "collective", False):
             t0 = time.perf_counter()
             results = self.reward_fn(list(all_texts), user_columns, group_ids)
             seconds = time.perf_counter() - t0

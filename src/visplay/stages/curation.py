@@ -23,17 +23,18 @@ from typing import Callable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from visplay import distributed
 from visplay.config import EvolveConfig
 from visplay.data.images import ImageSource
-from visplay.engines.loading import free_memory, load_vlm
-from visplay.engines.sampler import SampleRequest, make_sampler
+from visplay.engines.sampler import SampleRequest
 from visplay.errors import UserError
 from visplay.io import atomic_path
 from visplay.runfolder import RunFolder
 from visplay.selfplay.answers import extract_boxed, majority_vote
 from visplay.selfplay.curation import drop_reason
 from visplay.selfplay.prompts import parse_question, questioner_messages, reasoner_messages
-from visplay.stages.common import StageTimer, model_options, pick_images
+from visplay.stages.common import StageTimer, pick_images
+from visplay.stages.sampling import frozen_sampler
 
 log = logging.getLogger(__name__)
 
@@ -67,15 +68,20 @@ def run_curation_stage(cfg: EvolveConfig, run: RunFolder, iteration: int, questi
     """Write RUN/iter_XX/questions.parquet and return a summary (candidates, kept, validity, confidence)."""
     summary = curate(cfg, questioner, reasoner_frozen, images, run.questions_path(iteration),
                      seed=cfg.seed * 1000 + iteration, salt=f"curation-{iteration}", image_root=image_root,
-                     annotate=annotate)
+                     annotate=annotate, log_dir=run.root / "logs", name=f"iter{iteration:02d}_curation")
     run.log_metrics({"stage": f"iter{iteration:02d}/curation", "event": "stage_done", "iteration": iteration, **summary})
     return summary
 
 
 def curate(cfg: EvolveConfig, questioner: Path, reasoner_frozen: Path, images: ImageSource, out_path: Path,
-           seed: int, salt: str = "curation", image_root: Path | None = None, annotate: Annotate | None = None) -> dict:
+           seed: int, salt: str = "curation", image_root: Path | None = None, annotate: Annotate | None = None,
+           log_dir: Path | None = None, name: str = "curation") -> dict:
     """The curation stage on its own: candidates from ``questioner``, votes from ``reasoner_frozen``, the
-    band filter; writes every candidate to ``out_path`` (parquet, atomically) and returns a summary."""
+    band filter; writes every candidate to ``out_path`` (parquet, atomically) and returns a summary.
+
+    In a multi-process run every rank calls it: the sampling is split across ranks, every rank gets the
+    same rows, and rank 0 writes the file. Server logs (``sampler.server_command``) go to ``log_dir``
+    (default: ``logs/`` beside ``out_path``) as ``<name>_questions.log`` and ``<name>_votes.log``."""
     timer = StageTimer()
     cc, qc, style = cfg.curation, cfg.questioner, cfg.model.prompt_style
     with timer.phase("load_images"):
@@ -85,18 +91,15 @@ def curate(cfg: EvolveConfig, questioner: Path, reasoner_frozen: Path, images: I
         pixels = images.load_images(items)
     if not pixels:  # before any model loads: nothing to ask about is the user's data, not a result
         raise UserError(f"no readable images in {images.description}: all {len(items)} picked image(s) failed to decode")
-    sampler_kwargs = dict(max_batch_tokens=cfg.sampler.max_batch_tokens, max_batch_rows=cfg.sampler.max_batch_rows)
+    log_dir = Path(log_dir) if log_dir is not None else out_path.parent / "logs"
 
-    with timer.phase("questions"):
-        q_model = load_vlm(questioner, **model_options(cfg))
-        raw_questions = make_sampler(q_model, cfg.sampler.backend, **sampler_kwargs).sample(
+    with timer.phase("questions"), frozen_sampler(cfg, questioner, f"{name}_questions", log_dir) as sampler:
+        raw_questions = sampler.sample(
             [SampleRequest(questioner_messages(style), [image]) for _, image in pixels],
             n=cc.samples_per_image, temperature=cc.question_temperature, top_p=cc.question_top_p,
             top_k=cc.question_top_k, repetition_penalty=cc.question_repetition_penalty,
             max_new_tokens=cc.question_max_tokens, seed=seed, desc="curation: questions",
         )
-        del q_model
-        free_memory()
 
     candidates = []  # (item, image, raw text, parsed or None)
     for (item, image), raws in zip(pixels, raw_questions):
@@ -104,16 +107,13 @@ def curate(cfg: EvolveConfig, questioner: Path, reasoner_frozen: Path, images: I
             candidates.append((item, image, raw, parse_question(raw)))
     asked = [k for k, c in enumerate(candidates) if c[3] is not None]
 
-    with timer.phase("votes"):
-        r_model = load_vlm(reasoner_frozen, **model_options(cfg))
-        answers = make_sampler(r_model, cfg.sampler.backend, **sampler_kwargs).sample(
+    with timer.phase("votes"), frozen_sampler(cfg, reasoner_frozen, f"{name}_votes", log_dir) as sampler:
+        answers = sampler.sample(
             [SampleRequest(reasoner_messages(candidates[k][3].question, style), [candidates[k][1]]) for k in asked],
             n=cc.votes, temperature=qc.answer_temperature, top_p=qc.answer_top_p, top_k=qc.answer_top_k,
             repetition_penalty=qc.answer_repetition_penalty, max_new_tokens=qc.answer_max_tokens,
             seed=seed + 1, desc="curation: votes",
         )
-        del r_model
-        free_memory()
 
     votes_by_candidate: dict[int, list] = {k: [extract_boxed(a) for a in samples] for k, samples in zip(asked, answers)}
     rows = []
@@ -142,8 +142,11 @@ def curate(cfg: EvolveConfig, questioner: Path, reasoner_frozen: Path, images: I
     if annotate is not None:
         oracle = [annotate(r["image_id"], r["question"]) if r["question"] else None for r in rows]
         table = table.append_column("oracle_answer", pa.array(oracle, pa.string()))
-    with atomic_path(out_path) as tmp:
-        pq.write_table(table, tmp)
+    ranks = distributed.current()
+    if ranks.is_main:
+        with atomic_path(out_path) as tmp:
+            pq.write_table(table, tmp)
+    ranks.barrier()  # the file is in place before any rank reads it
 
     kept = sum(r["kept"] for r in rows)
     confidences = [r["confidence"] for r in rows if r["confidence"] is not None]

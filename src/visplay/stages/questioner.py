@@ -19,20 +19,26 @@ from pathlib import Path
 from visplay.config import EvolveConfig
 from visplay.data.images import ImageSource
 from visplay.engines.grpo import train_grpo
-from visplay.engines.loading import free_memory, load_vlm
-from visplay.engines.sampler import SampleRequest, make_sampler
+from visplay.engines.sampler import SampleRequest
 from visplay.errors import UserError
 from visplay.runfolder import RunFolder
 from visplay.selfplay.answers import extract_boxed, majority_vote
 from visplay.selfplay.prompts import parse_question, questioner_messages, voter_messages
 from visplay.selfplay.rewards import questioner_rewards
-from visplay.stages.common import StageTimer, model_options, pick_images
+from visplay.stages.common import StageTimer, pick_images
+from visplay.stages.sampling import frozen_sampler
 
 log = logging.getLogger(__name__)
 
 
 class VoteReward:
-    """The questioner's reward function: parse, vote with the frozen reasoner, score. Whole groups in."""
+    """The questioner's reward function: parse, vote with the frozen reasoner, score. Whole groups in.
+
+    Collective: in a multi-process run every rank calls it with the gathered batch, and the sampler splits
+    the votes across ranks (:class:`visplay.engines.grpo.RewardAdapter` honours ``collective``).
+    """
+
+    collective = True
 
     def __init__(self, sampler, cfg: EvolveConfig, seed: int):
         self.sampler = sampler
@@ -78,19 +84,16 @@ def run_questioner_stage(cfg: EvolveConfig, run: RunFolder, iteration: int, ques
         pixels = images.load_images(items)
         if not pixels:
             raise UserError(f"no readable images in {images.description}")
-        reasoner = load_vlm(reasoner_frozen, **model_options(cfg))
-        sampler = make_sampler(reasoner, cfg.sampler.backend, max_batch_tokens=cfg.sampler.max_batch_tokens,
-                               max_batch_rows=cfg.sampler.max_batch_rows,
-                               progress=False)  # the GRPO step bar already shows progress; no nested bar
     examples = [{"prompt": questioner_messages(cfg.model.prompt_style), "image": image, "image_id": item.image_id}
                 for item, image in pixels]
-    reward = VoteReward(sampler, cfg, seed)
-    with timer.phase("train"):
-        train_grpo(questioner_in, run.questioner_dir(iteration), examples, reward, settings,
-                   metrics_path=run.metrics_path, stage_name=f"iter{iteration:02d}/questioner",
-                   min_pixels=cfg.model.min_pixels, max_pixels=cfg.model.max_pixels)
-    del reasoner, sampler
-    free_memory()
+    # The GRPO step bar already shows progress: no nested bar for the votes.
+    with frozen_sampler(cfg, reasoner_frozen, f"iter{iteration:02d}_questioner_votes", run.root / "logs",
+                        progress=False) as sampler:
+        reward = VoteReward(sampler, cfg, seed)
+        with timer.phase("train"):
+            train_grpo(questioner_in, run.questioner_dir(iteration), examples, reward, settings,
+                       metrics_path=run.metrics_path, stage_name=f"iter{iteration:02d}/questioner",
+                       min_pixels=cfg.model.min_pixels, max_pixels=cfg.model.max_pixels)
     summary = {"images": len(pixels), "skipped_images": len(images.skipped), **timer.as_metrics()}
     run.log_metrics({"stage": f"iter{iteration:02d}/questioner", "event": "stage_done", "iteration": iteration, **summary})
     return summary
