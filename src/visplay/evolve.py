@@ -25,8 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from visplay import distributed
-from visplay.config import EvolveConfig
-from visplay.configuration import to_dict, to_yaml
+from visplay.config import EvolveConfig, rename_deprecated, to_dict, to_yaml
 from visplay.data.images import ImageSource, open_image_source
 from visplay.engines.loading import read_model_config
 from visplay.errors import UserError
@@ -102,6 +101,7 @@ def check_run_folder(cfg: EvolveConfig, out: Path, resume: bool, allowed_entries
         return False
     run = RunFolder(out)
     _, stored = read_config(run.config_path)
+    stored = rename_deprecated(stored, warn=False)  # a run started before keys were renamed
     run.load_state()  # a damaged state.json is refused before any work
     new = to_dict(cfg)
     stored = relocate(stored, str(stored.get("out", out)), str(out))

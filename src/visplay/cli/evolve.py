@@ -28,8 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from visplay.config import load_evolve_config, preview_evolve_config
-    from visplay.configuration import describe_values
+    from visplay.config import describe_values, load_evolve_config, preview_evolve_config
 
     overrides = list(args.overrides) + ([f"out={args.out}"] if args.out else [])
     if args.help_config:

@@ -83,7 +83,7 @@ def curate(cfg: EvolveConfig, questioner: Path, reasoner_frozen: Path, images: I
     same rows, and rank 0 writes the file. Server logs (``sampler.server_command``) go to ``log_dir``
     (default: ``logs/`` beside ``out_path``) as ``<name>_questions.log`` and ``<name>_votes.log``."""
     timer = StageTimer()
-    cc, qc, style = cfg.curation, cfg.questioner, cfg.model.prompt_style
+    cc, style = cfg.curation, cfg.model.prompt_style
     with timer.phase("load_images"):
         count = min(cc.images, len(images))
         # fixed: the authors curate from the source's first images every iteration.
@@ -96,9 +96,7 @@ def curate(cfg: EvolveConfig, questioner: Path, reasoner_frozen: Path, images: I
     with timer.phase("questions"), frozen_sampler(cfg, questioner, f"{name}_questions", log_dir) as sampler:
         raw_questions = sampler.sample(
             [SampleRequest(questioner_messages(style), [image]) for _, image in pixels],
-            n=cc.samples_per_image, temperature=cc.question_temperature, top_p=cc.question_top_p,
-            top_k=cc.question_top_k, repetition_penalty=cc.question_repetition_penalty,
-            max_new_tokens=cc.question_max_tokens, seed=seed, desc="curation: questions",
+            n=cc.samples_per_image, **cc.question_sampling.kwargs(), seed=seed, desc="curation: questions",
         )
 
     candidates = []  # (item, image, raw text, parsed or None)
@@ -110,8 +108,7 @@ def curate(cfg: EvolveConfig, questioner: Path, reasoner_frozen: Path, images: I
     with timer.phase("votes"), frozen_sampler(cfg, reasoner_frozen, f"{name}_votes", log_dir) as sampler:
         answers = sampler.sample(
             [SampleRequest(reasoner_messages(candidates[k][3].question, style), [candidates[k][1]]) for k in asked],
-            n=cc.votes, temperature=qc.answer_temperature, top_p=qc.answer_top_p, top_k=qc.answer_top_k,
-            repetition_penalty=qc.answer_repetition_penalty, max_new_tokens=qc.answer_max_tokens,
+            n=cc.votes, **cc.vote_sampling.kwargs(),
             seed=seed + 1, desc="curation: votes",
         )
 

@@ -35,7 +35,7 @@ class VoteReward:
     """The questioner's reward function: parse, vote with the frozen reasoner, score. Whole groups in.
 
     Collective: in a multi-process run every rank calls it with the gathered batch, and the sampler splits
-    the votes across ranks (:class:`visplay.engines.grpo.RewardAdapter` honours ``collective``).
+    the votes across ranks (:class:`visplay.engines.grpo_rewards.RewardAdapter` honours ``collective``).
     """
 
     collective = True
@@ -54,8 +54,7 @@ class VoteReward:
         requests = [SampleRequest(voter_messages(parsed[k].question, parsed[k].qtype, style, qc.vote_prompt),
                                   [columns["image"][k]]) for k in asked]
         answers = self.sampler.sample(
-            requests, n=qc.votes, temperature=qc.answer_temperature, top_p=qc.answer_top_p, top_k=qc.answer_top_k,
-            repetition_penalty=qc.answer_repetition_penalty, max_new_tokens=qc.answer_max_tokens,
+            requests, n=qc.votes, **qc.vote_sampling.kwargs(),
             seed=self.seed * 7919 + next(self.calls), desc="reasoner votes",
         )
         confidences: list[float | None] = [None] * len(completions)
