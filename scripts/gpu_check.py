@@ -91,8 +91,9 @@ def check_config(model_dir: Path, images: Path, out: Path):
         "model": {"path": str(model_dir), "prompt_style": "paper", "dtype": "bfloat16"},
         "data": {"images": str(images)},
         "sampler": {"backend": "vllm", "gpu_memory_utilization": 0.15, "enforce_eager": True, "max_model_len": 2048},
-        "questioner": {"grpo": dict(grpo, max_completion_length=96), "votes": 10, "answer_max_tokens": 128},
-        "curation": {"images": 32, "samples_per_image": 4, "votes": 9, "question_max_tokens": 96, "min_kept": 1,
+        "questioner": {"grpo": dict(grpo, max_completion_length=96), "votes": 10, "vote_sampling": {"max_tokens": 128}},
+        "curation": {"images": 32, "samples_per_image": 4, "votes": 9, "question_sampling": {"max_tokens": 96},
+                     "vote_sampling": {"max_tokens": 128}, "min_kept": 1,
                      "on_too_few": "continue", "band": [0.0, 1.0]},
         "reasoner": {"grpo": dict(grpo, max_completion_length=128)},
     }

@@ -8,8 +8,7 @@ import sys
 import pytest
 import yaml
 
-from visplay.config import EvolveConfig, load_evolve_config
-from visplay.configuration import describe, to_yaml
+from visplay.config import describe_values, load_evolve_config, preview_evolve_config, to_yaml
 from visplay.errors import UserError
 
 
@@ -89,7 +88,7 @@ def test_resolved_yaml_round_trips(paths):
 
 
 def test_every_field_has_help():
-    rows = describe(EvolveConfig)
+    rows = describe_values(preview_evolve_config())
     assert len(rows) > 50
     missing = [key for key, _, _, help_text in rows if not help_text]
     assert not missing
@@ -155,8 +154,6 @@ def _cli(*args, timeout=300):
 
 @pytest.mark.parametrize("preset", ["paper", "tiny"])
 def test_help_config_prints_the_values_a_run_uses(preset, paths):
-    from visplay.configuration import describe_values
-
     result = _cli("evolve", "--help-config", "--set", f"preset={preset}", "--set", "reasoner.grpo.steps=7")
     assert result.returncode == 0 and f"preset {preset}" in result.stdout.splitlines()[0]
     shown = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
@@ -215,12 +212,14 @@ def test_authors_code_config_resolves_to_every_authors_value(paths):
         assert (grpo.temperature, grpo.top_p, grpo.top_k, grpo.repetition_penalty) == (1.0, 0.99, 0, 1.0)
         assert (grpo.learning_rate, grpo.weight_decay, grpo.lr_schedule) == (1e-6, 0.01, "constant")
     q = cfg.questioner
-    assert (q.votes, q.answer_temperature, q.answer_top_p, q.answer_top_k, q.answer_repetition_penalty,
-            q.answer_max_tokens, q.vote_prompt) == (10, 1.0, 1.0, 40, 1.0, 4096, "authors")
+    assert (q.votes, q.vote_prompt) == (10, "authors")
+    for votes in (q.vote_sampling, cfg.curation.vote_sampling):
+        assert votes.kwargs() == dict(temperature=1.0, top_p=1.0, top_k=40, repetition_penalty=1.0, max_new_tokens=4096)
     c = cfg.curation
     assert (c.images, c.samples_per_image, c.votes, c.band, c.drop_none_answers, c.pool) == (
         1000, 8, 9, (0.3, 0.8), True, "fixed")
-    assert (c.question_temperature, c.question_top_p, c.question_top_k, c.question_max_tokens) == (1.0, 0.95, 0, 4096)
+    s = c.question_sampling
+    assert (s.temperature, s.top_p, s.top_k, s.max_tokens) == (1.0, 0.95, 0, 4096)
     r = cfg.reward
     assert (r.variant, r.validity, r.diversity_scope, r.reasoner_variant) == ("official", "strict", "batch", "official")
     assert (cfg.model.min_pixels, cfg.model.max_pixels) == (262144, 4194304)
@@ -228,8 +227,8 @@ def test_authors_code_config_resolves_to_every_authors_value(paths):
 
 def test_sampling_settings_are_written_to_the_run_config(paths):
     text = to_yaml(load_evolve_config(None, base=_base(paths)))
-    for key in ("answer_top_k", "answer_repetition_penalty", "question_top_p", "question_repetition_penalty",
-                "kl_bias_correction", "vote_prompt", "validity", "repetition_penalty", "top_k:"):
+    for key in ("vote_sampling:", "question_sampling:", "max_tokens:", "kl_bias_correction", "vote_prompt",
+                "validity", "repetition_penalty", "top_k:"):
         assert key in text
 
 
@@ -239,3 +238,143 @@ def test_exponent_without_a_dot_is_a_number(paths):
     assert cfg.reasoner.grpo.learning_rate == 1e-5
     with pytest.raises(UserError, match="learning_rate"):
         load_evolve_config(None, ["reasoner.grpo.learning_rate=fast"], base=_base(paths))
+
+
+# --- one schema: deprecated keys, precedence, error paths, the --help-config listing ---------------------------
+def test_deprecated_flat_sampling_keys_fill_the_new_blocks(paths, tmp_path, caplog):
+    """Old YAML files keep working: questioner.answer_* set the votes of BOTH the questioner stage and
+    curation (as they did), curation.question_* the curation questions; one warning line per old key."""
+    f = tmp_path / "old.yaml"
+    f.write_text(yaml.safe_dump(_base(paths, questioner={"answer_top_k": 40, "answer_max_tokens": 512},
+                                      curation={"question_top_p": 0.95, "question_max_tokens": 4096})))
+    with caplog.at_level("WARNING", logger="visplay.config.load"):
+        cfg = load_evolve_config(f, ["questioner.answer_temperature=0.7"])
+    for votes in (cfg.questioner.vote_sampling, cfg.curation.vote_sampling):
+        assert (votes.temperature, votes.top_p, votes.top_k, votes.max_tokens) == (0.7, 0.99, 40, 512)
+    questions = cfg.curation.question_sampling
+    assert (questions.temperature, questions.top_p, questions.max_tokens) == (1.0, 0.95, 4096)
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 5 and all("\n" not in w and "deprecated" in w for w in warnings)
+    assert ("config key curation.question_top_p is deprecated; use curation.question_sampling.top_p"
+            in warnings)
+    assert any("questioner.answer_top_k" in w and "questioner.vote_sampling.top_k and curation.vote_sampling.top_k"
+               in w for w in warnings)
+
+
+def test_old_and_new_keys_follow_the_layer_order(paths, tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text(yaml.safe_dump(_base(paths, questioner={"answer_top_p": 0.5},
+                                      curation={"question_top_k": 3, "question_sampling": {"top_k": 7}})))
+    cfg = load_evolve_config(f, ["curation.vote_sampling.top_p=0.8"])
+    # --set (later) beats the YAML's old key; in one file the new key beats the old one.
+    assert (cfg.questioner.vote_sampling.top_p, cfg.curation.vote_sampling.top_p) == (0.5, 0.8)
+    assert cfg.curation.question_sampling.top_k == 7
+    cfg = load_evolve_config(f, ["questioner.answer_top_p=0.6"])  # an old key given later still wins
+    assert (cfg.questioner.vote_sampling.top_p, cfg.curation.vote_sampling.top_p) == (0.6, 0.6)
+
+
+def test_precedence_defaults_preset_yaml_set(paths, tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text(yaml.safe_dump(_base(paths, preset="tiny", iterations=4,
+                                      reasoner={"grpo": {"steps": 5, "learning_rate": "3e-5"}})))
+    cfg = load_evolve_config(f, ["reasoner.grpo.steps=6"])
+    g = cfg.reasoner.grpo
+    assert g.steps == 6  # --set over YAML
+    assert g.learning_rate == 3e-5 and cfg.iterations == 4  # YAML over preset and defaults
+    assert g.max_completion_length == 64 and g.prompts_per_step == 4  # the tiny preset's reasoner values
+    assert g.kl_coef == 0.01 and cfg.curation.band == (0.25, 0.75)  # defaults where nothing else speaks
+    assert cfg.curation.question_sampling.max_tokens == 48 and cfg.curation.vote_sampling.max_tokens == 64
+
+
+def test_exponent_without_a_dot_in_a_yaml_file(paths, tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text(f"model: {{path: {paths['model']}}}\ndata: {{images: {paths['images']}}}\n"
+                 "questioner:\n  grpo: {learning_rate: 1e-5, weight_decay: 1e-2}\n  vote_sampling: {temperature: 7e-1}\n")
+    assert isinstance(yaml.safe_load(f.read_text())["questioner"]["grpo"]["learning_rate"], str)  # YAML 1.1
+    cfg = load_evolve_config(f)
+    assert (cfg.questioner.grpo.learning_rate, cfg.questioner.grpo.weight_decay) == (1e-5, 0.01)
+    assert cfg.questioner.vote_sampling.temperature == 0.7
+
+
+@pytest.mark.parametrize("override, message", [
+    ("curation.vote_sampling.top_p=2", "config key curation.vote_sampling.top_p: must be <= 1.0, got 2"),
+    ("curation.question_sampling.nope=1", "unknown config key curation.question_sampling.nope (known here: "
+                                          "max_tokens, repetition_penalty, temperature, top_k, top_p)"),
+    ("questioner.answer_top_p=2", "config key questioner.vote_sampling.top_p: must be <= 1.0, got 2"),
+    ("reasoner.grpo.micro_batch_size=3", "config key reasoner.grpo.micro_batch_size: 3 must divide the completions"),
+    ("reasoner.grpo.prompts_per_rollout=200", "config key reasoner.grpo.prompts_per_rollout: 200 must be a multiple"),
+    ("questioner.grpo.dual_clip=1.2", "config key questioner.grpo.dual_clip: must exceed 1 + clip_high = 1.3"),
+    ("questioner.grpo.report_to=mlflow", "config key questioner.grpo.report_to: unknown tracker 'mlflow'"),
+    ("reasoner.grpo.temperature=0", "config key reasoner.grpo.temperature: must be > 0.0, got 0"),
+    ("reasoner.grpo.top_p=true", "config key reasoner.grpo.top_p: expected a number, got True"),
+    ("reasoner.grpo.steps=2.5", "config key reasoner.grpo.steps: expected an integer, got 2.5"),
+    ("reasoner.grpo.learning_rate=nan", "config key reasoner.grpo.learning_rate: must be a finite number"),
+    ("sampler.server_gpus=[1]", "config key sampler.server_gpus: expected str | int | None, got [1]"),
+    ("sampler.backend=openai", "config key sampler.url: the openai backend needs an endpoint"),
+    ("sampler.server_command=vllm serve x", "config key sampler.server_command: must contain {model}"),
+    ("eval.benchmarks=[{name: x}]", "config key eval.benchmarks[0].data is required"),
+    ("eval.benchmarks=[{name: x, data: /no/such}]", "config key eval.benchmarks[0].data: path /no/such does not"),
+    ("questioner.grpo=3", "config key questioner.grpo: expected a mapping of settings, got 3"),
+    ("preset=huge", "config key preset: must be 'paper' or 'tiny', got 'huge'"),
+])
+def test_errors_name_the_full_key_path(paths, override, message):
+    with pytest.raises(UserError) as info:
+        load_evolve_config(None, [override], base=_base(paths))
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_pixel_bounds_are_checked_together(paths):
+    with pytest.raises(UserError, match="config key model.min_pixels: 9 is above model.max_pixels 4"):
+        load_evolve_config(None, ["model.min_pixels=9", "model.max_pixels=4"], base=_base(paths))
+
+
+def test_grpo_settings_alone_raise_one_line_user_errors():
+    from visplay.config import GRPOSettings
+
+    with pytest.raises(UserError, match="^config key top_k: must be >= 0, got -1$"):
+        GRPOSettings(top_k=-1)
+    with pytest.raises(UserError, match="^unknown config key stepz"):
+        GRPOSettings.paper("reasoner", stepz=3)
+    assert GRPOSettings.tiny("questioner").max_completion_length == 48
+
+
+def test_a_null_section_takes_its_defaults(paths, tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text(f"model: {{path: {paths['model']}}}\ndata: {{images: {paths['images']}}}\neval:\nreasoner:\n"
+                 "  grpo:\n")
+    cfg = load_evolve_config(f)
+    assert cfg.eval.benchmarks == [] and cfg.reasoner.grpo.max_completion_length == 4096
+
+
+def test_help_config_lists_each_roles_grpo_keys_and_the_sampling_blocks():
+    result = _cli("evolve", "--help-config")
+    assert result.returncode == 0, result.stderr
+    shown = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
+    for role, length in (("questioner", "2048"), ("reasoner", "4096")):
+        row = shown[f"{role}.grpo.max_completion_length"]
+        assert row.split()[1:3] == ["int", length] and "max new tokens per completion" in row
+        assert f"{role}.grpo.learning_rate" in shown and f"{role}.grpo.report_to" in shown
+    assert shown["curation.question_sampling.max_tokens"].split()[2] == "2048"
+    assert "the frozen reasoner's votes during curation" in shown["curation.vote_sampling.top_k"]
+    assert not [key for key in shown if "answer_" in key or "question_top" in key]  # only the new names
+
+
+def test_a_run_started_with_the_old_keys_resumes(paths, tmp_path):
+    """config.yaml of a run from before the rename (flat answer_*/question_* keys) matches the same config."""
+    from visplay.config import to_dict
+    from visplay.evolve import check_run_folder
+
+    out = tmp_path / "run"
+    cfg = load_evolve_config(None, [f"out={out}", "preset=tiny"], base=_base(paths))
+    old = to_dict(cfg)
+    votes, questions = old["questioner"].pop("vote_sampling"), old["curation"].pop("question_sampling")
+    del old["curation"]["vote_sampling"]
+    old["questioner"].update({f"answer_{k}": v for k, v in votes.items()})
+    old["curation"].update({f"question_{k}": v for k, v in questions.items()})
+    out.mkdir()
+    (out / "config.yaml").write_text(yaml.safe_dump(old))
+    assert check_run_folder(cfg, out, resume=True)
+    changed = load_evolve_config(None, [f"out={out}", "preset=tiny", "curation.vote_sampling.top_k=5"],
+                                 base=_base(paths))
+    with pytest.raises(UserError, match="config key curation.vote_sampling.top_k differs"):
+        check_run_folder(changed, out, resume=True)

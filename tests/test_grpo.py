@@ -9,7 +9,9 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from visplay.engines.grpo import ROW_COLUMN, GRPOSettings, RewardAdapter, grpo_config, train_grpo
+from visplay.config import GRPOSettings
+from visplay.engines.grpo import grpo_config, train_grpo
+from visplay.engines.grpo_rewards import ROW_COLUMN, RewardAdapter
 from visplay.errors import UserError
 from visplay.selfplay.prompts import reasoner_messages
 

@@ -42,9 +42,10 @@ def _config(world: Path, out: Path) -> dict:
         "data": {"images": str(world / "images")},
         # Small generation batches, so that both ranks get some of them.
         "sampler": {"max_batch_rows": 8},
-        "questioner": {"votes": 4, "answer_max_tokens": 24, "grpo": grpo},
+        "questioner": {"votes": 4, "vote_sampling": {"max_tokens": 24}, "grpo": grpo},
         "curation": {"images": 6, "samples_per_image": 2, "votes": 4, "min_kept": 1, "on_too_few": "continue",
-                     "band": [0.0, 1.0], "question_max_tokens": 32},
+                     "band": [0.0, 1.0], "question_sampling": {"max_tokens": 32},
+                     "vote_sampling": {"max_tokens": 24}},
         "reasoner": {"grpo": grpo},
     }
 

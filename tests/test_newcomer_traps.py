@@ -13,9 +13,7 @@ from PIL import Image
 def _cfg(**curation):
     from visplay.config import EvolveConfig, CurationConfig
 
-    cfg = EvolveConfig.__new__(EvolveConfig)  # only the curation section is read here
-    cfg.curation = CurationConfig(**curation)
-    return cfg
+    return EvolveConfig.model_construct(curation=CurationConfig(**curation))  # only the curation section is read
 
 
 def test_unreadable_images_are_counted_and_reported_once(tmp_path, caplog):

@@ -300,7 +300,7 @@ def test_demo_runs_on_the_openai_backend(tmp_path, monkeypatch, capsys):
     overrides = [
         "sampler.backend=openai", f"sampler.server_port={port}",
         f"sampler.server_command={sys.executable} -m visplay.engines.hf_server --model {{model}} --port {{port}}",
-        "questioner.votes=4", "questioner.answer_max_tokens=32",
+        "questioner.votes=4", "questioner.vote_sampling.max_tokens=32", "curation.vote_sampling.max_tokens=32",
         "curation.images=6", "curation.samples_per_image=2", "curation.votes=4", "curation.min_kept=1",
         "curation.on_too_few=continue", "eval.max_new_tokens=32",
         *(f"questioner.grpo.{g}" for g in grpo), *(f"reasoner.grpo.{g}" for g in grpo),

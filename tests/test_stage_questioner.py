@@ -16,7 +16,7 @@ QUESTION_ONLY = "<question>How many blue squares?</question>"
 def _config(tmp_path, *overrides):
     (tmp_path / "images").mkdir(exist_ok=True)
     base = {"preset": "tiny", "model": {"path": str(tmp_path)}, "data": {"images": str(tmp_path / "images")}}
-    return load_evolve_config(None, ["questioner.votes=3", "questioner.answer_max_tokens=6", *overrides], base=base)
+    return load_evolve_config(None, ["questioner.votes=3", "questioner.vote_sampling.max_tokens=6", *overrides], base=base)
 
 
 @pytest.mark.parametrize("validity", ["strict", "lenient"])
@@ -44,7 +44,7 @@ def test_authors_vote_prompt_reaches_the_voter(tmp_path, tiny_loaded):
             seen.append(kwargs)
             return super().sample(requests, **kwargs)
 
-    cfg = _config(tmp_path, "questioner.vote_prompt=authors", "questioner.answer_top_k=40")
+    cfg = _config(tmp_path, "questioner.vote_prompt=authors", "questioner.vote_sampling.top_k=40")
     reward = VoteReward(Recording(tiny_loaded, progress=False), cfg, seed=0)
     image = Image.new("RGB", (112, 112), (245, 245, 245))
     reward([FULL, FULL], {"image": [image] * 2}, [0, 0])

@@ -121,8 +121,7 @@ def _model_variant(good: Path, root: Path, name: str, drop=(), replace: dict | N
 
 
 def build_corpus(root: Path, readonly_ok: bool) -> list[Case]:
-    from visplay.config import load_evolve_config
-    from visplay.configuration import to_yaml
+    from visplay.config import load_evolve_config, to_yaml
     from visplay.evaluation.data import load_benchmark
     from visplay.runfolder import RunFolder
     from visplay.stages.curation import SCHEMA
@@ -593,7 +592,8 @@ def build_corpus(root: Path, readonly_ok: bool) -> list[Case]:
         Image.new(mode, (40, 30), color).save(odd / f"{mode.replace(';', '')}.{'tiff' if mode == 'CMYK' else 'png'}")
     _write(odd / "broken.png", png[:50])
     tiny = ["--set", "curation.images=8", "--set", "curation.samples_per_image=1", "--set", "curation.votes=2",
-            "--set", "curation.question_max_tokens=8", "--set", "questioner.answer_max_tokens=8"]
+            "--set", "curation.question_sampling.max_tokens=8", "--set", "questioner.vote_sampling.max_tokens=8",
+            "--set", "curation.vote_sampling.max_tokens=8"]
     curate("ok-odd-modes-and-one-broken-image", images_=odd, out=outs / "ok.parquet", extra=tiny, code=0,
            expect="skipping image broken.png", allowed_changes=("outs/ok.parquet",), check={"warned_once": "broken.png"})
     eval_("ok", "--limit", "2", "--max-new-tokens", "2", out=outs / "eval-ok", code=0, expect="",

@@ -27,7 +27,8 @@ pytestmark = pytest.mark.slow
 
 SMALL = [
     "questioner.grpo.steps=2", "questioner.grpo.group_size=2", "questioner.grpo.prompts_per_step=2",
-    "questioner.votes=2", "questioner.answer_max_tokens=16", "questioner.grpo.max_completion_length=32",
+    "questioner.votes=2", "questioner.vote_sampling.max_tokens=16", "curation.vote_sampling.max_tokens=16",
+    "questioner.grpo.max_completion_length=32",
     "reasoner.grpo.steps=2", "reasoner.grpo.group_size=2", "reasoner.grpo.prompts_per_step=2",
     "reasoner.grpo.max_completion_length=16",
     "curation.images=4", "curation.samples_per_image=2", "curation.votes=2", "curation.min_kept=1",
