@@ -58,8 +58,8 @@ def parse_arms(names: str, custom: list[str] | None = None) -> list[Arm]:
 
     >>> [a.name for a in parse_arms("paper,no-band")]
     ['paper', 'no-band']
-    >>> parse_arms("paper", ["t07=paper questioner.answer_temperature=0.7"])[1].overrides
-    ('questioner.answer_temperature=0.7',)
+    >>> parse_arms("paper", ["t07=paper questioner.vote_sampling.temperature=0.7"])[1].overrides
+    ('questioner.vote_sampling.temperature=0.7',)
     """
     arms: list[Arm] = []
     for name in [n.strip() for n in (names or "").split(",") if n.strip()]:

@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--arms", default="paper,oracle-labels", help="comma list of arms (default: paper,oracle-labels)")
     p.add_argument("--arm", action="append", default=[], metavar="'NAME=BASE key=value ...'",
                    help="define another arm from a known one with --set style overrides (repeatable), e.g. "
-                        "--arm 't07=paper questioner.answer_temperature=0.7'")
+                        "--arm 't07=paper questioner.vote_sampling.temperature=0.7'")
     p.add_argument("--seeds", default="0,1,2", help="comma list of seeds (default: 0,1,2)")
     p.add_argument("--iterations", type=int, default=3, help="iterations per run (default: 3)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
