@@ -378,3 +378,8 @@ def test_a_run_started_with_the_old_keys_resumes(paths, tmp_path):
                                  base=_base(paths))
     with pytest.raises(UserError, match="config key curation.vote_sampling.top_k differs"):
         check_run_folder(changed, out, resume=True)
+
+
+def test_a_misspelt_required_key_is_named_as_unknown(paths):
+    with pytest.raises(UserError, match=r"^unknown config key model.pth \(known here: dtype, max_pixels"):
+        load_evolve_config(None, base={"model": {"pth": paths["model"]}, "data": {"images": paths["images"]}})

@@ -112,7 +112,11 @@ def _walk(loc: tuple, root: type[BaseModel]) -> tuple[str, type[BaseModel], Any]
 
 
 def type_name(tp: Any) -> str:
-    """``int``, ``'a' | 'b'``, ``float | None``, ``tuple[float, float]``, ``list[EvalBenchmark]``."""
+    """How ``--help-config`` shows a key's type.
+
+    >>> type_name(Int | None), type_name(Literal["a", "b"]), type_name(tuple[Float, Float])
+    ("int | None", "'a' | 'b'", 'tuple[float, float]')
+    """
     origin = get_origin(tp)
     if origin is Annotated:
         return type_name(get_args(tp)[0])
@@ -143,6 +147,8 @@ def error_line(exc: ValidationError, root: type[BaseModel]) -> str:
     """The first problem of a validation error as one line naming its dotted key."""
     errors = exc.errors()
     first = errors[0]
+    if first["type"] == "missing":  # a misspelt key explains a missing one better than "required" does
+        first = next((e for e in errors if e["type"] == "extra_forbidden"), first)
     loc = tuple(first["loc"])
     ctx = first.get("ctx") or {}
     kind = first["type"]

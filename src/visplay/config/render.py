@@ -53,6 +53,6 @@ def describe_values(obj: BaseModel, prefix: str = "", block_help: str = "") -> l
             continue
         shown = yaml.safe_dump(to_dict(value), default_flow_style=True, width=10**6).strip()
         shown = shown.removesuffix("...").strip()
-        help_text = f"{field.description or ''}: {block_help}" if block_help else field.description or ""
+        help_text = f"{field.description or ''} [{block_help}]" if block_help else field.description or ""
         rows.append((key, type_name(field.annotation), shown, help_text))
     return rows
