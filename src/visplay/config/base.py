@@ -115,7 +115,7 @@ def type_name(tp: Any) -> str:
     """How ``--help-config`` shows a key's type.
 
     >>> type_name(Int | None), type_name(Literal["a", "b"]), type_name(tuple[Float, Float])
-    ("int | None", "'a' | 'b'", 'tuple[float, float]')
+    ('int | None', "'a' | 'b'", 'tuple[float, float]')
     """
     origin = get_origin(tp)
     if origin is Annotated:
