@@ -9,7 +9,7 @@ letters, yes/no), written in the surface forms reasoners use (``1/2``, ``0.5``, 
 missing boxes (``None``).
 
 - reference: the authors' algorithm, each answer compared with every cluster representative through
-  :func:`visplay.selfplay.answers.same_answer_uncached` (same relation as ``same_answer``, recomputed
+  ``same_answer_uncached`` (``benchmarks/references.py``) (same relation as ``same_answer``, recomputed
   for every pair, as the authors' grader does);
 - fast: :func:`visplay.selfplay.answers.majority_vote` from empty caches (keys per distinct string,
   comparisons per distinct key pair, math-verify parses cached); best of 3 runs.
@@ -28,7 +28,9 @@ import random
 import time
 from fractions import Fraction
 
-from visplay.selfplay.answers import clear_caches, majority_vote, majority_vote_reference, same_answer
+from references import majority_vote_reference
+
+from visplay.selfplay.answers import clear_caches, majority_vote, same_answer
 
 WORDS = ("red blue green yellow purple gray brown cyan orange black white pink cat act dog god cube sphere "
          "cylinder circle square triangle left right north south car bus truck apple banana lung heart "

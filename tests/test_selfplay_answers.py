@@ -7,16 +7,15 @@ import random
 
 import pytest
 
+from references import majority_vote_reference, same_answer_uncached
+
 from visplay.selfplay.answers import (
     Vote,
     answer_key,
     clear_caches,
     extract_boxed,
     majority_vote,
-    majority_vote_reference,
     same_answer,
-    same_answer_uncached,
-    vote_many,
 )
 
 # ---- extract_boxed -----------------------------------------------------------------------------
@@ -235,7 +234,7 @@ def _random_pool(n: int, seed: int) -> list[list[str | None]]:
 def test_fast_vote_equals_greedy_reference_on_a_random_pool():
     pool = _random_pool(300, seed=0)
     clear_caches()
-    fast = vote_many(pool)
+    fast = [majority_vote(answers) for answers in pool]
     slow = [majority_vote_reference(answers) for answers in pool]
     warm = [majority_vote_reference(answers, same=same_answer) for answers in pool]
     assert fast == slow == warm

@@ -7,14 +7,14 @@ import random
 import numpy as np
 import pytest
 
+from references import bleu_clusters_reference
+
 from visplay.selfplay.diversity import (
     _cut_like_sklearn,
     _first_seen_labels,
     bleu_clusters,
     bleu_clusters_by_group,
-    bleu_clusters_reference,
     bleu_distances,
-    cluster_shares,
 )
 
 nltk_bleu = pytest.importorskip("nltk.translate.bleu_score")
@@ -162,8 +162,3 @@ def test_cut_matches_sklearn_on_random_matrices_with_ties():
                 n_clusters=None, distance_threshold=threshold, metric="precomputed", linkage="average"
             ).fit_predict(squareform(d))
             assert _cut_like_sklearn(linkage(d, "average"), n, threshold) == _first_seen_labels(theirs)
-
-
-def test_cluster_shares():
-    assert cluster_shares([0, 0, 1, 0]) == [0.75, 0.75, 0.25, 0.75]
-    assert cluster_shares([]) == []

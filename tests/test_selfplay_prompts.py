@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from visplay.selfplay.prompts import (
-    AUTHORS_REASONER_TRAIN_PROMPT,
     AUTHORS_VOTER_PROMPT,
     COMPACT_QUESTIONER_PROMPT,
     PAPER_QUESTIONER_PROMPT,
@@ -72,7 +71,6 @@ def test_templates():
     assert PAPER_REASONER_PROMPT.format(question="Q?") == (
         "Q?\nPlease reason step by step, and put your final answer within \\boxed{}."
     )
-    assert "\\boxed{}" in AUTHORS_REASONER_TRAIN_PROMPT.format(question="Q?")
     assert AUTHORS_VOTER_PROMPT.format(question="Q?", qtype="numerical").startswith(
         "This is a question: Q?. The question type is: numerical."
     )

@@ -15,7 +15,7 @@ import sys
 from visplay import __version__
 from visplay.errors import UserError
 
-# Order is the order shown in --help. A module that is missing (a feature not built yet) is skipped.
+# Order is the order shown in --help.
 SUBCOMMAND_MODULES = [
     "visplay.cli.demo",
     "visplay.cli.evolve",
@@ -38,13 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"visplay {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        module.register(subparsers)
+        importlib.import_module(name).register(subparsers)
     return parser
 
 

@@ -40,7 +40,6 @@ from tqdm.auto import tqdm
 from visplay.distributed import SINGLE, Ranks
 from visplay.engines.images import fit_pixels, to_rgb
 from visplay.engines.loading import LoadedVLM
-from visplay.errors import UserError
 
 # Inputs with one entry per prompt token: cut with the prompt for the shared prefill.
 _PER_TOKEN_INPUTS = ("input_ids", "attention_mask", "mm_token_type_ids", "token_type_ids")
@@ -256,15 +255,3 @@ def _repeat_rope_deltas(model, repeats: int) -> None:
         deltas = getattr(owner, "rope_deltas", None)
         if isinstance(deltas, torch.Tensor):
             owner.rope_deltas = deltas.repeat_interleave(repeats, dim=0)
-
-
-def make_sampler(loaded: LoadedVLM, backend: str = "hf", **kwargs) -> Sampler:
-    """The ``hf`` sampler over an already loaded model. The ``vllm`` and ``openai`` backends start from a
-    model folder instead (they never load the weights into this process): see
-    :func:`visplay.stages.sampling.frozen_sampler`, which opens any backend from a run's config."""
-    if backend == "hf":
-        return HFSampler(loaded, **kwargs)
-    if backend in ("vllm", "openai"):
-        raise UserError(f"sampler backend {backend!r} starts from a model folder: use "
-                        "visplay.stages.sampling.frozen_sampler")
-    raise UserError(f"unknown sampler backend {backend!r}; choose 'hf', 'vllm' or 'openai'")

@@ -23,8 +23,8 @@ math-verify's ``verify``, in both directions. Text never reaches math-verify, be
 
 Speed. :func:`majority_vote` groups answers by key first (one key per distinct raw string, cached) and
 compares only distinct keys, each pair once (memoised), with math-verify parses cached; it returns exactly
-what the greedy pairwise vote :func:`majority_vote_reference` returns, because :func:`same_answer` is a
-function of the two keys alone (see ``benchmarks/bench_silver_labels.py``).
+what the authors' greedy pairwise vote returns (``benchmarks/references.py``), because :func:`same_answer`
+is a function of the two keys alone (``benchmarks/bench_silver_labels.py`` times both).
 
 Where this departs from the paper / authors' code (the one place that says so):
 
@@ -59,7 +59,7 @@ import zlib
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
-from typing import Callable, Iterable, NamedTuple, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 __all__ = [
     "Cluster",
@@ -68,10 +68,7 @@ __all__ = [
     "clear_caches",
     "extract_boxed",
     "majority_vote",
-    "majority_vote_reference",
     "same_answer",
-    "same_answer_uncached",
-    "vote_many",
 ]
 
 # ----------------------------------------------------------------------------------------------------
@@ -388,10 +385,6 @@ def _math_equal_with(key_a: str, key_b: str, parse_math: Callable[[str], _Parsed
     )
 
 
-def _math_equal_uncached(key_a: str, key_b: str) -> bool:
-    return _math_equal_with(key_a, key_b, _parse_math)
-
-
 @lru_cache(maxsize=1 << 18)
 def _math_equal_cached(key_a: str, key_b: str) -> bool:
     return _math_equal_with(key_a, key_b, _parse_math_cached)
@@ -440,14 +433,6 @@ def same_answer(a: str | None, b: str | None) -> bool:
     if key_b < key_a:
         key_a, key_b = key_b, key_a
     return _keys_match_cached(key_a, key_b)
-
-
-def same_answer_uncached(a: str | None, b: str | None) -> bool:
-    """:func:`same_answer` with every cache bypassed (the authors' way: normalise and grade every pair).
-
-    Used as the reference in the silver-label benchmark; always returns what :func:`same_answer` does.
-    """
-    return _keys_match(answer_key(a), answer_key(b), _math_equal_uncached)
 
 
 def clear_caches() -> None:
@@ -503,8 +488,9 @@ def majority_vote(answers: Sequence[str | None], count_missing: bool = True) -> 
     Missing answers (``None`` or blank: no box) never join or win a cluster; with ``count_missing`` (the
     paper's c, default) they still count in the denominator. Ties go to the cluster seen first.
 
-    Exactly the result of the greedy :func:`majority_vote_reference` (each answer joins the first cluster
-    whose representative it matches), computed on distinct keys with memoised comparisons.
+    Exactly the result of the authors' greedy pairwise vote (each answer joins the first cluster whose
+    representative it matches; ``benchmarks/references.py``), computed on distinct keys with memoised
+    comparisons.
 
     >>> v = majority_vote(["\\\\frac{1}{2}", "0.5", None, "1/2", "3", "3"])
     >>> v.answer, round(v.confidence, 3), [(c.answer, c.count) for c in v.clusters]
@@ -536,32 +522,3 @@ def majority_vote(answers: Sequence[str | None], count_missing: bool = True) -> 
     groups = [[first[0], len(merged or first), sorted(merged) if merged else first] for _, first, merged in clusters]
     return _finish(answers, groups, count_missing)
 
-
-def majority_vote_reference(
-    answers: Sequence[str | None],
-    count_missing: bool = True,
-    same: Callable[[str, str], bool] = same_answer_uncached,
-) -> Vote:
-    """The greedy pairwise vote (the authors' algorithm): each answer, in order, joins the first cluster
-    whose representative ``same`` matches, else starts a new one. Slow; kept for identity checks.
-
-    >>> majority_vote_reference(["\\\\frac{1}{2}", "0.5", None, "1/2", "3", "3"]).confidence
-    0.5
-    """
-    groups: list[list] = []  # [representative index, count, indices]
-    for index, answer in enumerate(answers):
-        if answer_key(answer) is None:  # missing or blank: never a cluster
-            continue
-        for group in groups:
-            if same(answer, answers[group[0]]):
-                group[1] += 1
-                group[2].append(index)
-                break
-        else:
-            groups.append([index, 1, [index]])
-    return _finish(answers, groups, count_missing)
-
-
-def vote_many(answer_lists: Iterable[Sequence[str | None]], count_missing: bool = True) -> list[Vote]:
-    """:func:`majority_vote` for each question of a batch (the curation stage's silver labelling)."""
-    return [majority_vote(answers, count_missing) for answers in answer_lists]

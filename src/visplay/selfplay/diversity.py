@@ -37,7 +37,6 @@ thresholds <= 1 (the empty hypothesis has BLEU 0, distance 1, even to another em
 from __future__ import annotations
 
 import math
-from collections import Counter
 from functools import lru_cache
 from typing import Hashable, Sequence
 
@@ -46,9 +45,7 @@ import numpy as np
 __all__ = [
     "bleu_clusters",
     "bleu_clusters_by_group",
-    "bleu_clusters_reference",
     "bleu_distances",
-    "cluster_shares",
 ]
 
 _ORDERS = 4
@@ -439,39 +436,3 @@ def bleu_clusters_by_group(
                 labels[index] = label
     return labels
 
-
-def cluster_shares(labels: Sequence[int]) -> list[float]:
-    """Each item's cluster size over the number of items (the authors' ``cluster_share_per_problem``).
-
-    >>> cluster_shares([0, 0, 1, 0])
-    [0.75, 0.75, 0.25, 0.75]
-    """
-    sizes = Counter(labels)
-    return [sizes[label] / len(labels) for label in labels]
-
-
-def bleu_clusters_reference(questions: Sequence[str | None], threshold: float = 0.5) -> list[int]:
-    """The authors' code, verbatim in substance (nltk + sklearn; needs the ``test`` extra). Slow.
-
-    Used by the tests and the benchmark to check :func:`bleu_clusters` partition for partition.
-    """
-    from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
-    from sklearn.cluster import AgglomerativeClustering
-
-    n = len(questions)
-    if n < 2:
-        return list(range(n))
-    sentences = [q or "" for q in questions]
-    smoother = SmoothingFunction().method1
-    dist = np.zeros((n, n))
-    for i in range(n):
-        for j in range(i, n):
-            if i == j:
-                score = 1.0
-            else:
-                score = sentence_bleu([sentences[j].split()], sentences[i].split(), smoothing_function=smoother)
-            dist[i, j] = dist[j, i] = 1 - score
-    clustering = AgglomerativeClustering(
-        n_clusters=None, distance_threshold=threshold, metric="precomputed", linkage="average"
-    )
-    return _first_seen_labels(clustering.fit_predict(dist))

@@ -30,7 +30,6 @@ import re
 from typing import NamedTuple
 
 __all__ = [
-    "AUTHORS_REASONER_TRAIN_PROMPT",
     "AUTHORS_VOTER_PROMPT",
     "AUTHORS_VOTER_SYSTEM_PROMPT",
     "COMPACT_QUESTIONER_PROMPT",
@@ -87,14 +86,7 @@ The following THREE blocks:
 # The reasoner instruction of the authors' evaluation and curation scripts (and the paper's evaluation).
 PAPER_REASONER_PROMPT = "{question}\nPlease reason step by step, and put your final answer within \\boxed{{}}."
 
-# For reference / the ``official`` reproduction: the authors' reasoner-training prompt ...
-AUTHORS_REASONER_TRAIN_PROMPT = (
-    "Please reason step by step carefully based on the question: {question} and the image. "
-    "After completing your reasoning, you MUST output the final, clean, and concise answer strictly inside "
-    "\\\\boxed{{ }}.The final answer MUST appear inside \\boxed{{}}, and nowhere else. "
-    "If there is no boxed answer, your response is considered incorrect. "
-)
-# ... and the frozen reasoner's prompt when it votes on questions during questioner training
+# The frozen reasoner's prompt when it votes on questions during questioner training
 # (``vllm_service_init/start_vllm_server.py``; ``questioner.vote_prompt: authors``). The second line of the
 # user text is a plain (not f-) string in their code, so the model sees ``\boxed{{answer}}`` with doubled
 # braces: kept as they wrote it.
