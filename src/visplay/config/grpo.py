@@ -1,6 +1,6 @@
 """GRPO settings of one stage (``questioner.grpo`` / ``reasoner.grpo``) and their presets.
 
-Defaults are the authors' recipe (PAPER.md "GRPO settings used by the authors"); each role has its own
+Defaults are the authors' recipe (docs/faithfulness.md, "The authors' GRPO recipe"); each role has its own
 (``paper(role)``, ``tiny(role)``): the questioner's completions are capped at 2048 tokens, the reasoner's at
 4096. How these map onto TRL lives in :func:`visplay.engines.grpo.grpo_config`.
 """

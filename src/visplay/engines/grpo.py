@@ -4,7 +4,7 @@ Both VisPlay roles train through :func:`train_grpo`; only the examples and the r
 stage code hands over plain data (chat messages with one image part, a PIL image, any extra columns its
 reward needs) and a reward function that sees the WHOLE generation batch: every completion of every group.
 
-Settings follow the authors' recipe (PAPER.md "GRPO settings used by the authors", an EasyR1/verl run); the
+Settings follow the authors' recipe (docs/faithfulness.md; an EasyR1/verl run); the
 mapping onto TRL 1.16 lives in one place, :func:`grpo_config`. Where TRL cannot do exactly what verl does:
 
 - **Dual-clip** (verl ``clip_ratio_dual`` = 3.0) maps to TRL's ``delta`` (INTELLECT-2 two-sided clipping).

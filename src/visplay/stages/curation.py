@@ -1,7 +1,7 @@
 """Curation stage: Q_i writes candidate questions for an image pool, R_{i-1} votes, the band filter keeps
 the informative ones. Every candidate, kept or dropped with its reason, goes to questions.parquet.
 
-questions.parquet columns (DESIGN.md): image_id, image (HF image struct: {bytes, path}; the path for folder sources, else PNG bytes), raw,
+questions.parquet columns (docs/run_folder.md): image_id, image (HF image struct: {bytes, path}; the path for folder sources, else PNG bytes), raw,
 question, qtype, questioner_answer, votes (extracted answers, null = no box), silver_answer, confidence,
 kept, reason; plus oracle_answer when an ``annotate`` hook is given (the toy world; analysis only, written
 after filtering and never read by training).
