@@ -22,7 +22,8 @@ from typing import Callable
 
 from visplay import __version__
 from visplay.errors import UserError
-from visplay.evaluation.base import JUDGE, JUDGED, RULE, UNPARSED, UNSCORED, Extraction, Scored, strip_think
+from visplay.evaluation.base import JUDGE, JUDGED, RULE, UNPARSED, UNSCORED, Extraction, Scored
+from visplay.evaluation.rules import strip_think
 from visplay.evaluation.data import BenchmarkData, check_images, item_images, load_benchmark
 from visplay.evaluation.judge import JudgeClient, binary_messages, parse_binary, parse_partial, partial_messages
 from visplay.io import atomic_path, write_json_atomic

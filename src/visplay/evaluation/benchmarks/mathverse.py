@@ -14,7 +14,8 @@ from __future__ import annotations
 import re
 
 from visplay.errors import UserError
-from visplay.evaluation.base import CHOICE, LETTERS, Benchmark, Item, gold_letter, parse_options
+from visplay.evaluation.base import CHOICE, LETTERS, Benchmark, Item
+from visplay.evaluation.rules import gold_letter, parse_options
 
 _VISION_ONLY_FALLBACK = "Answer the question shown in the image (give the option letter if it has options)."
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 
-from visplay.evaluation.base import CHOICE, LETTERS, Benchmark, Item, gold_letter, parse_list
+from visplay.evaluation.base import CHOICE, LETTERS, Benchmark, Item
+from visplay.evaluation.rules import gold_letter, parse_list
 
 
 class MathVision(Benchmark):

@@ -10,9 +10,8 @@ rules extract it (boxed / Answer: line).
 
 from __future__ import annotations
 
-from visplay.evaluation.base import (
-    CHOICE, LETTERS, Benchmark, Item, _same, equal_at_precision, parse_list, to_number,
-)
+from visplay.evaluation.base import CHOICE, LETTERS, Benchmark, Item
+from visplay.evaluation.rules import equal_at_precision, parse_list, same_text, to_number
 
 
 class MathVista(Benchmark):
@@ -69,5 +68,5 @@ class MathVista(Benchmark):
         if answer_type == "list":
             pred, ref = parse_list(answer.strip()), parse_list(gold)
             if len(pred) == len(ref) and ref:
-                return float(all(_same(str(p), str(r)) for p, r in zip(pred, ref)))
+                return float(all(same_text(str(p), str(r)) for p, r in zip(pred, ref)))
         return super().score(item, answer)

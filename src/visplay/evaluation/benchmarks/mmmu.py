@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 
-from visplay.evaluation.base import CHOICE, LETTERS, Benchmark, Item, parse_list
+from visplay.evaluation.base import CHOICE, LETTERS, Benchmark, Item
+from visplay.evaluation.rules import parse_list
 
 
 class MMMU(Benchmark):

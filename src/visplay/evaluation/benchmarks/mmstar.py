@@ -6,7 +6,8 @@ answer (a letter), category, l2_category, meta_info.
 
 from __future__ import annotations
 
-from visplay.evaluation.base import CHOICE, LETTERS, Benchmark, Item, gold_letter, parse_options
+from visplay.evaluation.base import CHOICE, LETTERS, Benchmark, Item
+from visplay.evaluation.rules import gold_letter, parse_options
 
 
 class MMStar(Benchmark):

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 
-from visplay.evaluation.base import CHOICE, Benchmark, Item, _same, gold_letter, parse_options
+from visplay.evaluation.base import CHOICE, Benchmark, Item
+from visplay.evaluation.rules import gold_letter, parse_options, same_text
 
 _DIRECT = re.compile(r"\s*Please answer directly[^\n]*$", re.IGNORECASE | re.MULTILINE)
 _NUMBER_WORDS = {"zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
@@ -46,6 +47,6 @@ class RealWorldQA(Benchmark):
     def score(self, item: Item, answer: str) -> float | None:
         if item.kind != CHOICE:
             words = _NUMBER_WORDS.get(answer.strip().lower().rstrip("."))
-            if words is not None and any(_same(words, g) for g in item.golds):
+            if words is not None and any(same_text(words, g) for g in item.golds):
                 return 1.0
         return super().score(item, answer)

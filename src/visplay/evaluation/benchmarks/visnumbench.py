@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 
-from visplay.evaluation.base import CHOICE, Benchmark, Item, gold_letter
+from visplay.evaluation.base import CHOICE, Benchmark, Item
+from visplay.evaluation.rules import gold_letter
 
 _OPTION = re.compile(r"\(([a-hA-H])\)\s*(.*?)(?=\s*\([a-hA-H]\)\s|\s*$)", re.DOTALL)
 
