@@ -42,7 +42,8 @@ def questioner_target(qtype: str, question: str, answer: str) -> str:
 
 
 def reasoner_target(n_objects: int, answer: str) -> str:
-    """The reasoner's short output: one perceptual fact (the object count), then the boxed answer.
+    """The previous base model's reasoner output (the object count, then the boxed answer). No longer a
+    training target; its lines stay in the tokenizer corpus, which shapes the shipped tokenizer.
 
     >>> reasoner_target(3, "red")
     '<think>I see 3 objects.</think> \\\\boxed{red}'
@@ -93,15 +94,12 @@ class Item:
 
 
 def reasoner_thought(query, scene) -> str:
-    """The reasoner's short chain of thought for ``query`` on ``scene`` (recipe ``reasoner_think="groups"``).
+    """The reasoner's short chain of thought for ``query`` on ``scene``, the ``<think>`` of its target.
 
     Every counting-like family (counting, existence, comparison, arithmetic) goes through one shared
     skill, counting the objects of a described group, and the answer then follows from the counts in
     text; an attribute question first names the one object it refers to, in full; a spatial one names
-    the cells of the objects it relates. The intent: one skill trained by four families, and more than
-    the answer token's one bit of supervision per example. (The shipped model, with this thought and 3400
-    steps, lifts five families by 10+ points; the previous one, with ``I see N objects.`` and 2000 steps,
-    three. The two changes were not measured apart.)
+    the cells of the objects it relates (why: docs/toy_base_model.md).
 
     >>> from visplay.world.grammar import Arith, Attribute, Count, Desc, Relation
     >>> from visplay.world.scenes import Obj, Scene
@@ -158,20 +156,15 @@ def reasoner_output(thought: str, answer: str) -> str:
 
 
 def questioner_example(world, rng: random.Random, easy: bool, recipe: BaseRecipe = RECIPE):
-    """One questioner training example (an ``Example``), from ``recipe.questioner_source``, at most
-    ``recipe.questioner_max_words`` words long (0 = any length)."""
+    """One questioner training example (an ``Example``): a question of a family drawn from
+    ``recipe.questioner_families`` that is valid on the fresh scene it shows."""
     families, weights = zip(*recipe.questioner_families)
     while True:
-        if recipe.questioner_source == "scene":
-            scene = world.sample_scene(rng, rng.choice(EASY_OBJECTS) if easy else None)
-            try:
-                ex = world.generate_question(rng, scene, rng.choices(families, weights)[0])
-            except ValueError:  # e.g. spatial on a one-object scene
-                continue
-        else:
-            ex = world.sample_example(rng, n_objects=EASY_RANGE if easy else None)
-        if not recipe.questioner_max_words or len(ex.question.split()) <= recipe.questioner_max_words:
-            return ex
+        scene = world.sample_scene(rng, rng.choice(EASY_OBJECTS) if easy else None)
+        try:
+            return world.generate_question(rng, scene, rng.choices(families, weights)[0])
+        except ValueError:  # e.g. spatial on a one-object scene
+            continue
 
 
 def make_item(world, rng: random.Random, task: str, easy: bool, recipe: BaseRecipe = RECIPE) -> Item:
@@ -187,12 +180,7 @@ def make_item(world, rng: random.Random, task: str, easy: bool, recipe: BaseReci
         return Item(questioner_messages("compact"), world.render(ex.scene),
                     questioner_target(ex.qtype, ex.question, ex.answer), task, ex.scene)
     ex = world.sample_example(rng, n_objects=EASY_RANGE if easy else None)
-    if recipe.reasoner_think == "groups":
-        target = reasoner_output(reasoner_thought(ex.query, ex.scene), ex.answer)
-    elif recipe.reasoner_think == "describe":
-        target = reasoner_output(world.describe(ex.scene), ex.answer)
-    else:
-        target = reasoner_target(_n_objects(ex.scene), ex.answer)
+    target = reasoner_output(reasoner_thought(ex.query, ex.scene), ex.answer)
     return Item(reasoner_messages(ex.question, "compact"), world.render(ex.scene), target, task, ex.scene)
 
 

@@ -64,7 +64,6 @@ def source_fingerprint(source: str) -> str:
     return ast.dump(tree)
 
 
-
 def _task_mix(recipe: BaseRecipe, step: int) -> tuple[float, float]:
     """(describe share, questioner share) of the batch at ``step``."""
     if step < recipe.perception_steps:
@@ -81,24 +80,19 @@ def _lr_factor(recipe: BaseRecipe, step: int) -> float:
     return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t))
 
 
-def train_base(out_dir: str | Path, recipe: BaseRecipe = RECIPE, log: Callable[[str], None] = print,
-               world=None, eval_every: int = 0, eval_fn: Callable | None = None) -> Path:
-    """Build a fresh tiny model and train it with ``recipe``; write the checkpoint to ``out_dir``.
-
-    ``eval_fn(model, processor, step)`` runs every ``eval_every`` steps (experiments; not part of the recipe).
-    """
-    world = world or _world()
+def train_base(out_dir: str | Path, recipe: BaseRecipe = RECIPE, log: Callable[[str], None] = print) -> Path:
+    """Build a fresh tiny model and train it with ``recipe``; write the checkpoint to ``out_dir``."""
     # Hashed before training: the hash reads the source files, which may be edited while a build runs.
     digest = recipe_hash(recipe)
     threads = torch.get_num_threads()
     torch.set_num_threads(recipe.threads)
     try:
-        return _train(out_dir, recipe, log, world, eval_every, eval_fn, digest)
+        return _train(out_dir, recipe, log, _world(), digest)
     finally:
         torch.set_num_threads(threads)
 
 
-def _train(out_dir, recipe, log, world, eval_every, eval_fn, digest) -> Path:
+def _train(out_dir, recipe, log, world, digest) -> Path:
     import tempfile
 
     from tqdm.auto import tqdm
@@ -113,15 +107,11 @@ def _train(out_dir, recipe, log, world, eval_every, eval_fn, digest) -> Path:
         loaded = load_vlm(init, device="cpu", dtype=torch.float32)
     model, processor = loaded.model, loaded.processor
     model.train()
-    visual = [p for n, p in model.named_parameters() if "visual" in n]
-    visual_ids = {id(p) for p in visual}
-    other = [p for p in model.parameters() if id(p) not in visual_ids]
     n_classes = 1 + len(SHAPES) * len(COLORS) * len(SIZES)
     probe = torch.nn.Linear(model.config.text_config.hidden_size, n_classes)
-    visual = visual + list(probe.parameters())
-    opt = torch.optim.AdamW([{"params": other, "lr": recipe.lr}, {"params": visual, "lr": recipe.lr * recipe.vision_lr_mult}],
+    # One learning rate for all: a higher one for the vision tower blew its features up.
+    opt = torch.optim.AdamW(list(model.parameters()) + list(probe.parameters()), lr=recipe.lr,
                             weight_decay=recipe.weight_decay, betas=(0.9, 0.98))
-    base_lrs = [g["lr"] for g in opt.param_groups]
     # The probe reads the merged vision tokens of the model's own forward pass (no second vision pass).
     captured = {}
     hook = model.model.visual.register_forward_hook(lambda mod, inp, out: captured.__setitem__("feats", out.pooler_output))
@@ -138,11 +128,10 @@ def _train(out_dir, recipe, log, world, eval_every, eval_fn, digest) -> Path:
             task = "describe" if u < describe_p else "questioner" if u < describe_p + questioner_p else "reasoner"
             items.append(make_item(world, rng, task, step < recipe.easy_steps, recipe))
         batch = collate(processor, items)
-        for g, base in zip(opt.param_groups, base_lrs):
-            g["lr"] = base * _lr_factor(recipe, step)
+        opt.param_groups[0]["lr"] = recipe.lr * _lr_factor(recipe, step)
         out = model(**batch)
         total = out.loss
-        if recipe.probe_weight > 0 and step < recipe.probe_steps:
+        if recipe.probe_weight > 0:
             feats = captured.pop("feats")  # (batch * 16, hidden), cells in row-major order
             target = torch.tensor([c for it in items for c in cell_labels(it.scene)])
             # A cosine classifier on unit-norm features: a plain linear probe rewards ever larger features
@@ -161,10 +150,6 @@ def _train(out_dir, recipe, log, world, eval_every, eval_fn, digest) -> Path:
         if step % 10 == 0 or step == recipe.steps - 1:
             log(f"step {step:5d}/{recipe.steps}  loss {loss:.4f}  (avg {smooth:.4f})  cell probe {probe_loss.item():.3f}"
                 f" acc {probe_acc:.2f}  {time.time() - t0:6.0f}s")
-        if eval_fn is not None and eval_every and (step + 1) % eval_every == 0:
-            model.eval()
-            eval_fn(model, processor, step + 1)
-            model.train()
     bar.close()
     hook.remove()
     model.eval()
