@@ -61,11 +61,20 @@ def decode_image(ref: Any, base_dir: str | Path | None = None) -> Image.Image:
 
 
 def _open_bytes(data: bytes) -> Image.Image:
+    return _open(io.BytesIO(data))
+
+
+def _open_file(path: Path) -> Image.Image:
+    # Opened in place, not read into memory first: the size check sees only the header of a huge file.
+    return _open(path)
+
+
+def _open(source: io.BytesIO | Path) -> Image.Image:
     try:
         with warnings.catch_warnings():
             # Our own size limit below decides; Pillow's bomb warning would only add a stray stderr line.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            image = Image.open(source)
             if image.size[0] * image.size[1] > MAX_IMAGE_PIXELS:
                 raise ImageDecodeError(f"image of {image.size[0]}x{image.size[1]} pixels is too large")
             image.load()
@@ -74,14 +83,6 @@ def _open_bytes(data: bytes) -> Image.Image:
     except Exception as exc:  # noqa: BLE001 - a damaged file can make any Pillow plugin raise anything
         raise ImageDecodeError(f"undecodable image ({exc.__class__.__name__})") from None
     return image
-
-
-def _open_file(path: Path) -> Image.Image:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ImageDecodeError(f"cannot read image file {path} ({exc.strerror or exc.__class__.__name__})") from None
-    return _open_bytes(data)
 
 
 def _not_found(text: str, base_dir: str | Path | None) -> ImageDecodeError:
