@@ -139,3 +139,21 @@ def test_image_root_of_a_saved_dataset_is_none(tmp_path):
     source = open_image_source(tmp_path / "ds")
     assert source.image_root is None  # a folder without parquet files, but its images are not files
     assert source.load_images(list(source))[0][1].size == (8, 8)
+
+
+# --- toy accuracy: one benchmark path --------------------------------------------------------------------
+
+
+def test_rows_built_in_memory_become_the_same_items_as_the_written_benchmark(tmp_path):
+    """world check scores rows it builds itself; they must be the items the demo's evaluation reads."""
+    from visplay.evaluation.benchmarks import get_benchmark
+    from visplay.evaluation.data import benchmark_from_rows, load_benchmark
+    from visplay.world.benchmark import build_benchmark, write_benchmark
+
+    rows = build_benchmark(n=12, seed=0)
+    write_benchmark(tmp_path / "toy.parquet", n=12, seed=0)
+    built = benchmark_from_rows(get_benchmark("toy"), rows, tmp_path / "built")
+    read = load_benchmark("toy", tmp_path / "toy.parquet")
+    strip = lambda item: (item.id, item.question, item.gold, item.kind, item.meta.get("category"))  # noqa: E731
+    assert [strip(i) for i in built.items] == [strip(i) for i in read.items]
+    assert [decode_image(i.images).tobytes() for i in built.items] == [decode_image(i.images).tobytes() for i in read.items]
