@@ -111,8 +111,7 @@ def test_one_iteration_writes_the_run_folder_contract(world, tmp_path, monkeypat
     monkeypatch.setattr(questioner_stage, "train_grpo", recording(questioner_stage.train_grpo))
     monkeypatch.setattr(reasoner_stage, "train_grpo", recording(reasoner_stage.train_grpo))
     cfg = load_evolve_config(None, base=_config(world, tmp_path / "run"))
-    hooks = toy_hooks(RunFolder(tmp_path / "run"), {"images": world / "images", "benchmark": None}, image_seed=3,
-                      cfg=cfg, log=lambda m: None)
+    hooks = toy_hooks(RunFolder(tmp_path / "run"), image_seed=3, cfg=cfg)
     hooks.evaluate = None  # no benchmark here; the demo test covers evaluation
     rows = evolve(cfg, tmp_path / "run", hooks=hooks)
     assert len(rows) == 1 and rows[0]["candidates"] == 24

@@ -132,7 +132,7 @@ def test_an_unreadable_image_is_warned_about_and_counted_once(tmp_path, images, 
         for _ in range(3):  # three stages picking every image
             assert len(source.load_images(list(source))) == 2
     assert source.skipped == ["image_00001.png"]
-    assert [r.getMessage() for r in caplog.records].count("skipping image image_00001.png: unreadable image "
+    assert [r.getMessage() for r in caplog.records].count("skipping image image_00001.png: undecodable image "
                                                           "(UnidentifiedImageError)") == 1
 
 

@@ -96,7 +96,7 @@ def test_torchrun_two_ranks_run_one_iteration(world, tmp_path):
         torch.set_num_threads(1)  # as in each rank: the same kernels, the same floating-point sums
         try:
             curate(cfg, run / "iter_01" / "questioner", world / "base", open_image_source(world / "images"), out,
-                   seed=seed, salt=salt, image_root=world / "images")
+                   seed=seed, salt=salt)
         finally:
             torch.set_num_threads(threads)
         return _rows(out)

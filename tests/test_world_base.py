@@ -9,8 +9,10 @@ import pytest
 import torch
 
 from visplay.world import base
+from visplay.world.base_training import recipe_hash
+from visplay.world.recipe import HASH_FILE, RECIPE
 
-pytestmark = pytest.mark.skipif(not (base.ASSET_DIR / base.HASH_FILE).is_file(), reason="no shipped base model")
+pytestmark = pytest.mark.skipif(not (base.ASSET_DIR / HASH_FILE).is_file(), reason="no shipped base model")
 
 # Own-image minus swapped-image greedy accuracy on the fixed set below (120 held-out items, seed 8).
 # Measured on the shipped model: 56.7% own vs 34.2% swapped (+22.5 points; seeds 7 and 9 gave +35.0 and
@@ -32,15 +34,15 @@ def test_checkpoint_is_small_and_hash_matches_recipe():
     size = sum(f.stat().st_size for f in base.ASSET_DIR.iterdir() if f.is_file())
     assert size <= 20 * 2**20
     record = base.shipped_recipe()
-    assert record["recipe_hash"] == base.recipe_hash(base.RECIPE), "recipe or training code changed: rebuild the base model"
-    assert record["recipe"] == json.loads(json.dumps(base.RECIPE.to_dict()))  # stored as JSON: tuples are lists
+    assert record["recipe_hash"] == recipe_hash(RECIPE), "recipe or training code changed: rebuild the base model"
+    assert record["recipe"] == json.loads(json.dumps(RECIPE.to_dict()))  # stored as JSON: tuples are lists
 
 
 def test_loads_with_plain_transformers():
     from transformers import AutoModelForImageTextToText
 
     model = AutoModelForImageTextToText.from_pretrained(base.ASSET_DIR)
-    assert model.config.model_type == base.RECIPE.arch
+    assert model.config.model_type == RECIPE.arch
     assert sum(p.numel() for p in model.parameters()) < 5_000_000
 
 
@@ -89,7 +91,7 @@ def test_looks_at_the_image(loaded):
 
 
 def test_collate_masks_prompt_and_padding_and_keeps_im_end(loaded):
-    from visplay.world.base import _world, collate, make_item
+    from visplay.world.base_data import _world, collate, make_item
 
     world = _world()
     rng = random.Random(0)
@@ -110,7 +112,7 @@ def test_reasoner_thought_leads_to_the_oracle_answer():
     """The groups thought is the world's truth: the answer follows from it by the family's own rule."""
     import re
 
-    from visplay.world.base import reasoner_thought
+    from visplay.world.base_data import reasoner_thought
     from visplay.world.examples import sample_example
     from visplay.world.grammar import Arith, Attribute, Compare, Count, Exist
 
@@ -142,7 +144,7 @@ def test_reasoner_thought_leads_to_the_oracle_answer():
 
 def test_questioner_examples_are_valid_on_the_scene_they_show():
     from visplay.selfplay.prompts import parse_question
-    from visplay.world.base import RECIPE, _world, make_item
+    from visplay.world.base_data import _world, make_item
     from visplay.world.oracle import oracle_answer
 
     world, rng = _world(), random.Random(5)

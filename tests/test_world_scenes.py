@@ -9,7 +9,8 @@ import random
 
 import pytest
 
-from visplay.world.render import BACKGROUND, IMAGE_SIZE, PALETTE, object_box, png_bytes, render
+from visplay.data.codec import png_bytes
+from visplay.world.render import BACKGROUND, IMAGE_SIZE, PALETTE, object_box, render
 from visplay.world.scenes import (
     CELL,
     GRID,

@@ -53,7 +53,6 @@ class Hooks:
 
     annotate: Annotate | None = None  # oracle answers for the questions.parquet analysis column (toy world)
     evaluate: Evaluate | None = None  # benchmark scoring after each iteration
-    image_root: Path | None = None  # set when images come from a folder: parquet rows then keep paths
 
 
 def _first_difference(a, b, prefix: str = "") -> str | None:
@@ -196,9 +195,6 @@ def evolve(cfg: EvolveConfig, out: str | Path, resume: bool = False, hooks: Hook
         ranks.on_main(lambda: [start()] and None)  # nothing to hand over: the image source stays on rank 0
         images = open_image_source(cfg.data.images, cfg.data.image_column)
     run = RunFolder(out, writer=ranks.is_main)
-    image_root = hooks.image_root
-    if image_root is None and Path(cfg.data.images).is_dir() and not any(Path(cfg.data.images).glob("*.parquet")):
-        image_root = Path(cfg.data.images)
     base = Path(cfg.model.path)
     rows = []
     for iteration in range(1, cfg.iterations + 1):
@@ -216,7 +212,7 @@ def evolve(cfg: EvolveConfig, out: str | Path, resume: bool = False, hooks: Hook
 
         _run_stage(run, ranks, iteration, "curation",
                    lambda: run_curation_stage(cfg, run, iteration, run.questioner_dir(iteration), r_prev, images,
-                                              image_root=image_root, annotate=hooks.annotate))
+                                              annotate=hooks.annotate))
         curation = run.stage_info(iteration, "curation") or {}
         row.update(kept=curation.get("kept"), candidates=curation.get("candidates"),
                    validity=curation.get("validity"), mean_confidence=curation.get("mean_confidence"))
@@ -250,22 +246,28 @@ def evolve(cfg: EvolveConfig, out: str | Path, resume: bool = False, hooks: Hook
     return rows
 
 
+def evaluate_benchmarks(cfg: EvolveConfig, model_dir: Path, eval_dir: Path,
+                        log: Callable[[str], None] | None = None) -> dict:
+    """Greedy accuracy (0-1) and unparsed rate of ``model_dir`` on each configured benchmark, scored by the
+    evaluation runner; results under ``eval_dir/<benchmark>/``. The one path for every iteration table's
+    benchmark numbers (evolve, the demo, the study); ``log`` None = the runner's warnings on stderr."""
+    from visplay.evaluation.runner import BenchmarkSpec, EvalSettings, evaluate_model
+
+    metrics = {}
+    for bench in cfg.eval.benchmarks:
+        settings = EvalSettings(prompt_style=cfg.model.prompt_style, max_new_tokens=cfg.eval.max_new_tokens,
+                                batch_size=cfg.sampler.max_batch_rows, limit=bench.limit,
+                                **({"log": log} if log is not None else {}))
+        summary = evaluate_model(model_dir, [BenchmarkSpec(bench.name, Path(bench.data))], eval_dir, settings)[0]
+        accuracy = summary.get("accuracy")
+        metrics[f"{bench.name}_accuracy"] = None if accuracy is None else accuracy / 100.0
+        metrics[f"{bench.name}_unparsed_rate"] = summary.get("unparsed_rate")
+    return metrics
+
+
 def benchmark_evaluator(cfg: EvolveConfig) -> Evaluate:
-    """Score each iteration's reasoner (greedy) on the configured benchmarks; one accuracy per benchmark."""
-
-    def evaluate(iteration: int, reasoner_dir: Path, eval_dir: Path) -> dict:
-        from visplay.evaluation.runner import BenchmarkSpec, EvalSettings, evaluate_model
-
-        metrics = {}
-        for bench in cfg.eval.benchmarks:
-            settings = EvalSettings(prompt_style=cfg.model.prompt_style, max_new_tokens=cfg.eval.max_new_tokens,
-                                    batch_size=cfg.sampler.max_batch_rows, limit=bench.limit)
-            summary = evaluate_model(reasoner_dir, [BenchmarkSpec(bench.name, Path(bench.data))], eval_dir, settings)[0]
-            accuracy = summary.get("accuracy")
-            metrics[f"{bench.name}_accuracy"] = None if accuracy is None else accuracy / 100.0
-        return metrics
-
-    return evaluate
+    """Score each iteration's reasoner (greedy) on the configured benchmarks (:func:`evaluate_benchmarks`)."""
+    return lambda iteration, reasoner_dir, eval_dir: evaluate_benchmarks(cfg, reasoner_dir, eval_dir)
 
 
 def questions_oracle_accuracy(path: Path) -> dict:

@@ -1,13 +1,15 @@
-"""Atomic file writes: a kill never leaves a half-written file behind.
+"""File writes that survive a kill: atomic replaces, and whole-line appends to JSONL files.
 
-Every writer goes to a temporary name in the same folder and is renamed into place (``os.replace`` is
-atomic on POSIX within one file system).
+Every replacing writer goes to a temporary name in the same folder and is renamed into place
+(``os.replace`` is atomic on POSIX within one file system). JSONL records are appended with one write
+call per line, so a kill cuts at most the line in flight (readers skip a cut line).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -69,3 +71,40 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with NaN and infinities (not JSON; json.dumps would write invalid JSON) as None.
+
+    Goes into dicts, lists and tuples so a NaN nested in a summary is cleaned too.
+
+    >>> json_safe({"a": float("nan"), "b": [1.0, float("inf")], "c": "x"})
+    {'a': None, 'b': [1.0, None], 'c': 'x'}
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def _json_default(obj: Any) -> Any:
+    # numpy / torch scalars carry .item(); anything else (a Path, ...) is written as its text.
+    if hasattr(obj, "item"):
+        return json_safe(obj.item())
+    return str(obj)
+
+
+def append_jsonl(path: str | os.PathLike, record: dict[str, Any]) -> None:
+    """Append ``record`` as one JSON line (NaN/inf as null) and flush it.
+
+    Open-append-close with a single write: safe against kills and against readers of the growing file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(json_safe(record), sort_keys=True, default=_json_default) + "\n"
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(line)
+        handle.flush()

@@ -149,7 +149,7 @@ def resolve_image(cell, run: RunFolder, config: dict, image_id: str):
 
     A path is tried as stored, then under the run folder and under the configured image folder, so a
     report can be rebuilt after the run folder moved."""
-    from visplay.data.images import decode_image
+    from visplay.data.codec import decode_image
 
     if not isinstance(cell, dict):
         return None

@@ -6,12 +6,13 @@ HTML-escape it; nothing from the run is ever placed inside a tag's attribute une
 
 from __future__ import annotations
 
-import base64
 import html
 import io
 import math
 import unicodedata
 from typing import Iterable
+
+from visplay.data.codec import data_uri, png_bytes
 
 
 def esc(value) -> str:
@@ -98,14 +99,11 @@ def thumbnail_uri(image, side: int) -> str:
     image = image.convert("RGB")
     small = image.width <= 2 * side and image.height <= 2 * side
     image.thumbnail((side, side))
-    buffer = io.BytesIO()
     if small:
-        image.save(buffer, format="PNG", optimize=True)
-        mime = "png"
-    else:
-        image.save(buffer, format="JPEG", quality=82)
-        mime = "jpeg"
-    return f"data:image/{mime};base64,{base64.b64encode(buffer.getvalue()).decode()}"
+        return data_uri(png_bytes(image))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=82)
+    return data_uri(buffer.getvalue(), "image/jpeg")
 
 
 def table(head: Iterable[str], rows: Iterable[Iterable[str]], cls: str = "", titles: Iterable[str] | None = None,

@@ -18,14 +18,12 @@ was interrupted.
 
 from __future__ import annotations
 
-import json
-import math
 import shutil
 import time
 from pathlib import Path
 from typing import Any
 
-from visplay.io import atomic_path, write_json_atomic
+from visplay.io import append_jsonl, atomic_path, json_safe, write_json_atomic
 from visplay.runread import read_metrics, read_state, unfinished_lines
 
 STAGES = ("questioner", "curation", "reasoner", "eval")
@@ -100,7 +98,7 @@ class RunFolder:
         if not self.writer:
             return
         state = self.load_state()
-        entry = {k: _finite(v) for k, v in (info or {}).items()}
+        entry = json_safe(dict(info or {}))
         entry["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         state["iterations"].setdefault(str(iteration), {})[stage] = entry
         state["last_completed"] = {"iteration": iteration, "stage": stage}
@@ -111,11 +109,7 @@ class RunFolder:
         """Append one JSON line; each line is written whole with one write call and flushed."""
         if not self.writer:
             return
-        self.root.mkdir(parents=True, exist_ok=True)
-        line = json.dumps({k: _finite(v) for k, v in record.items()}, sort_keys=True, default=_json_default) + "\n"
-        with open(self.metrics_path, "a", encoding="utf-8") as handle:
-            handle.write(line)
-            handle.flush()
+        append_jsonl(self.metrics_path, record)
 
     def read_metrics(self) -> list[dict]:
         """Every complete JSON object of metrics.jsonl (a line cut by a kill or damaged is skipped)."""
@@ -146,17 +140,3 @@ class RunFolder:
             removed.append(p)
         return removed
 
-
-def _finite(value: Any) -> Any:
-    """NaN and infinities are not JSON; write them as null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _json_default(obj: Any) -> Any:
-    if hasattr(obj, "item"):
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    return str(obj)

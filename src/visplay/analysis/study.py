@@ -163,8 +163,7 @@ def run_study(out: str | Path, arms: list[Arm], seeds: list[int], iterations: in
                                   images_name=f"images_seed{seed}") for seed in seeds}
     base_cfg = demo_config(out, worlds[seeds[0]], iterations, seeds[0], list(overrides or []))
     log("evaluating the base model on the toy benchmark (shared by every run)")
-    base_row = {"iteration": 0, **evaluate_toy(worlds[seeds[0]]["base"], worlds[seeds[0]]["benchmark"],
-                                               world_dir / "base_eval", base_cfg, log)}
+    base_row = {"iteration": 0, **evaluate_toy(base_cfg, worlds[seeds[0]]["base"], world_dir / "base_eval")}
     base_families = _families(world_dir / "base_eval" / "toy" / "summary.json")
     results: list[RunResult] = []
     total = len(arms) * len(seeds)

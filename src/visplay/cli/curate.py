@@ -52,12 +52,11 @@ def run(args: argparse.Namespace) -> int:
 
     if (warning := pool_size_warning(cfg, len(images))) is not None and distributed.is_main_process():
         print(f"visplay: warning: {warning}", file=sys.stderr)
-    root = args.images if args.images.is_dir() and not any(args.images.glob("*.parquet")) else None
     from visplay.stages.sampling import check_sampler_environment
 
     check_sampler_environment(cfg.sampler)
     ranks = distributed.init_from_env()  # under torchrun: the sampling is split across the ranks
-    summary = curate(cfg, args.questioner, args.reasoner, images, args.out, seed=cfg.seed, image_root=root)
+    summary = curate(cfg, args.questioner, args.reasoner, images, args.out, seed=cfg.seed)
     if not ranks.is_main:
         return 0
     reasons = ", ".join(f"{k} {v}" for k, v in sorted(summary["drop_reasons"].items())) or "none"

@@ -4,28 +4,26 @@ Training only ever sees :class:`ImageItem` objects: an id and pixels. No labels,
 with an image, so no stage can read an oracle by accident (the toy world's scenes are recovered for
 analysis only, from the id, by the world module).
 
-Decoding is defensive: undecodable or absurdly large images are skipped, counted and reported, never
-crash a long run; every mode is converted to RGB by the engine before it reaches a processor.
+Decoding is defensive (:func:`visplay.data.codec.decode_image`): undecodable or absurdly large images are
+skipped, counted and reported, never crash a long run; every mode is converted to RGB by the engine
+before it reaches a processor.
 """
 
 from __future__ import annotations
 
-import io
 import logging
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from PIL import Image
 
+from visplay.data.codec import decode_image
 from visplay.errors import UserError
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
-# Larger images are refused (decompression bombs); Vision-SR1-47K's largest images are far below this.
-MAX_IMAGE_PIXELS = 64 * 1024 * 1024
 IMAGE_COLUMNS = ("images", "image", "img", "image_bytes")
 
 
@@ -40,52 +38,23 @@ class ImageItem:
         return self._loader()
 
 
-def decode_image(data: Any) -> Image.Image:
-    """Decode bytes, a path, an HF image struct ``{"bytes", "path"}`` or a PIL image; fully loaded.
-
-    Raises ValueError when the data is not a readable image.
-    """
-    if isinstance(data, Image.Image):
-        return data
-    if isinstance(data, dict):
-        if data.get("bytes"):
-            data = data["bytes"]
-        elif data.get("path"):
-            data = data["path"]
-        else:
-            raise ValueError("image struct has neither bytes nor path")
-    if isinstance(data, (list, tuple)):
-        if not data:
-            raise ValueError("empty image list")
-        return decode_image(data[0])
-    if not isinstance(data, (bytes, bytearray, memoryview, str, Path)):
-        raise ValueError(f"cannot decode an image from {type(data).__name__}")
-    try:
-        with warnings.catch_warnings():
-            # Our own size limit below decides; Pillow's bomb warning would only add a stray stderr line.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(bytes(data)) if isinstance(data, (bytes, bytearray, memoryview)) else data)
-            if image.size[0] * image.size[1] > MAX_IMAGE_PIXELS:
-                raise ValueError(f"image of {image.size[0]}x{image.size[1]} pixels is too large")
-            image.load()
-    except ValueError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - a damaged file can make any Pillow plugin raise anything
-        raise ValueError(f"unreadable image ({exc.__class__.__name__})") from None
-    return image
-
-
 class ImageSource(Sequence[ImageItem]):
     """A sequence of :class:`ImageItem`; ``skipped`` lists the images that failed to decode so far.
 
     An unreadable image is warned about and counted once per run, however many stages pick it: later
     picks skip it without decoding it again.
+
+    ``image_root`` is the folder the images are files in (``image_root / image_id`` is the file), or
+    ``None`` when they live inside a parquet file or a dataset: questions.parquet then stores a path to
+    each image instead of a copy of its bytes.
     """
 
-    def __init__(self, ids: list[str], fetch: Callable[[int], Any], description: str):
+    def __init__(self, ids: list[str], fetch: Callable[[int], Any], description: str,
+                 image_root: Path | None = None):
         self._ids = ids
         self._fetch = fetch
         self.description = description
+        self.image_root = image_root
         self.skipped: list[str] = []
         self._skipped_set: set[str] = set()
 
@@ -147,7 +116,7 @@ def _folder_source(path: Path) -> ImageSource:
     if not files:
         raise UserError(f"image folder {path} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
     ids = [str(p.relative_to(path)) for p in files]
-    return ImageSource(ids, lambda i: files[i], f"folder {path} ({len(files)} images)")
+    return ImageSource(ids, lambda i: files[i], f"folder {path} ({len(files)} images)", image_root=path)
 
 
 def _pick_column(names: Sequence[str], column: str | None, where: str) -> str:

@@ -7,13 +7,16 @@ flushed as soon as the step is logged, so a crash loses at most the step in flig
 
 from __future__ import annotations
 
-import json
-import math
 import time
 from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
+
+# append_jsonl is the one metrics.jsonl writer (visplay.io); re-exported because the engine imports it from here.
+from visplay.io import append_jsonl, json_safe
+
+__all__ = ["TRL_KEYS", "MetricsCallback", "ProgressCallback", "append_jsonl", "step_record"]
 
 # TRL's log key -> the name written to metrics.jsonl. Keys not listed here are not written (TRL logs many
 # min/max variants); reward components arrive as "reward/<name>" and become "reward_<name>".
@@ -41,13 +44,6 @@ TRL_KEYS = {
 }
 
 
-def _clean(value: Any) -> Any:
-    """JSON-safe scalars: NaN/inf become null (json.dumps would write invalid JSON)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def step_record(logs: dict[str, Any]) -> dict[str, Any]:
     """Map one TRL log dict to the metrics.jsonl field names.
 
@@ -57,24 +53,16 @@ def step_record(logs: dict[str, Any]) -> dict[str, Any]:
     record: dict[str, Any] = {}
     for key, name in TRL_KEYS.items():
         if key in logs:
-            record[name] = _clean(logs[key])
+            record[name] = json_safe(logs[key])
     for key, value in logs.items():
         if key.startswith("reward/"):
-            record["reward_" + key.removeprefix("reward/")] = _clean(value)
+            record["reward_" + key.removeprefix("reward/")] = json_safe(value)
     # Update time = the optimizer step's compute time minus the rollout done inside it (generation,
     # old/reference log-probs and rewards happen inside the step that starts a generation round; later
     # updates of the same round only update).
     if record.get("time_train_step") is not None:
         record["time_update"] = max(0.0, record["time_train_step"] - (record.get("time_rollout") or 0.0))
     return record
-
-
-def append_jsonl(path: Path, record: dict[str, Any]) -> None:
-    """Append one JSON line and flush it (open-append-close: safe against kills and concurrent readers)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(record, sort_keys=False) + "\n")
-        fh.flush()
 
 
 class MetricsCallback(TrainerCallback):

@@ -19,9 +19,6 @@ a bad request, 404 for an unknown model). It binds to 127.0.0.1 by default: it h
 from __future__ import annotations
 
 import argparse
-import base64
-import binascii
-import io
 import json
 import logging
 import queue
@@ -33,6 +30,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from PIL import Image
+
+from visplay.data.codec import decode_image
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +45,9 @@ def decode_data_url(url: str) -> Image.Image:
     if not isinstance(url, str) or not url.startswith("data:image/") or ";base64," not in url:
         raise BadRequest("image_url.url must be a data:image/...;base64,... URL")
     try:
-        image = Image.open(io.BytesIO(base64.b64decode(url.split(";base64,", 1)[1], validate=True)))
-        image.load()
-    except (binascii.Error, OSError, ValueError) as exc:
-        raise BadRequest(f"undecodable image ({type(exc).__name__})") from None
-    return image
+        return decode_image(url)
+    except ValueError as exc:  # ImageDecodeError
+        raise BadRequest(str(exc)) from None
 
 
 def visplay_request(messages) -> tuple[list[dict], list[Image.Image]]:

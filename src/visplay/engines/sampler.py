@@ -40,6 +40,7 @@ from tqdm.auto import tqdm
 from visplay.distributed import SINGLE, Ranks
 from visplay.engines.images import fit_pixels, to_rgb
 from visplay.engines.loading import LoadedVLM
+from visplay.engines.messages import count_image_parts
 
 # Inputs with one entry per prompt token: cut with the prompt for the shared prefill.
 _PER_TOKEN_INPUTS = ("input_ids", "attention_mask", "mm_token_type_ids", "token_type_ids")
@@ -117,15 +118,6 @@ def explicit_generation_config(tokenizer, *, do_sample: bool, temperature: float
     )
 
 
-def _count_image_parts(messages: list[dict]) -> int:
-    count = 0
-    for message in messages:
-        content = message.get("content")
-        if isinstance(content, list):
-            count += sum(1 for part in content if isinstance(part, dict) and part.get("type") == "image")
-    return count
-
-
 class HFSampler:
     """Batched sampling with transformers ``generate``.
 
@@ -154,9 +146,9 @@ class HFSampler:
         self.max_pixels = int(get("longest_edge", None) or 12845056)
 
     def _prompt(self, request: SampleRequest) -> tuple[str, list[Image.Image]]:
-        if _count_image_parts(request.messages) != len(request.images):
+        if count_image_parts(request.messages) != len(request.images):
             raise ValueError(
-                f"request has {_count_image_parts(request.messages)} image parts but {len(request.images)} images"
+                f"request has {count_image_parts(request.messages)} image parts but {len(request.images)} images"
             )
         text = self.loaded.processor.apply_chat_template(request.messages, add_generation_prompt=True, tokenize=False)
         images = [fit_pixels(to_rgb(img), self.min_side, self.max_pixels) for img in request.images]

@@ -21,8 +21,6 @@ answers, and stops it at the end of the stage.
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import logging
 import os
@@ -41,8 +39,10 @@ from typing import Sequence
 from PIL import Image
 from tqdm.auto import tqdm
 
+from visplay.data.codec import data_uri, png_bytes
 from visplay.distributed import SINGLE, Ranks
 from visplay.engines.images import to_rgb
+from visplay.engines.messages import is_image_part
 from visplay.engines.sampler import request_seed
 from visplay.errors import UserError
 
@@ -76,9 +76,7 @@ def base_url(url: str) -> str:
 
 def image_data_url(image: Image.Image) -> str:
     """A lossless ``data:image/png;base64,...`` URL of ``image`` in RGB."""
-    buffer = io.BytesIO()
-    to_rgb(image).save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return data_uri(png_bytes(to_rgb(image)))
 
 
 def openai_messages(messages: list[dict], images: Sequence[Image.Image]) -> list[dict]:
@@ -97,7 +95,7 @@ def openai_messages(messages: list[dict], images: Sequence[Image.Image]) -> list
         if isinstance(content, list):
             parts = []
             for part in content:
-                if isinstance(part, dict) and part.get("type") == "image":
+                if is_image_part(part):
                     if not queue:
                         raise ValueError("more image parts than images in a request")
                     parts.append({"type": "image_url", "image_url": {"url": image_data_url(queue.pop(0))}})

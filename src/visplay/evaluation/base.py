@@ -116,6 +116,7 @@ class Benchmark:
         Built from :func:`visplay.selfplay.prompts.reasoner_messages` (same wording as training); for k
         images its single image part is repeated k times.
         """
+        from visplay.engines.messages import is_image_part
         from visplay.selfplay.prompts import reasoner_messages
 
         messages = reasoner_messages(item.question, style=style)
@@ -128,7 +129,7 @@ class Benchmark:
             if isinstance(content, list):
                 new_content = []
                 for part in content:
-                    if isinstance(part, dict) and part.get("type") == "image":
+                    if is_image_part(part):
                         new_content.extend({"type": "image"} for _ in range(n))
                         n = 0  # only the first image part is expanded
                     else:

@@ -12,8 +12,6 @@ data file's folder). Rows are read eagerly; images are decoded only when an item
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from dataclasses import dataclass, field
@@ -22,9 +20,9 @@ from typing import Any
 
 from PIL import Image
 
+from visplay.data.codec import decode_image
 from visplay.errors import UserError
 from visplay.evaluation.base import Benchmark, Item
-
 
 
 def _read_file(path: Path) -> list[dict]:
@@ -118,57 +116,6 @@ def image_refs(value: Any) -> list[Any]:
     return [value]
 
 
-def decode_image(ref: Any, base_dir: str | Path | None = None) -> Image.Image:
-    """Decode one image reference into a loaded PIL image (mode untouched; the sampler converts to RGB)."""
-    if isinstance(ref, Image.Image):
-        return ref
-    if isinstance(ref, dict):
-        if ref.get("bytes"):
-            return decode_image(bytes(ref["bytes"]), base_dir)
-        if ref.get("path"):
-            return decode_image(str(ref["path"]), base_dir)
-        raise UserError("an image struct has neither bytes nor path")
-    if isinstance(ref, (bytes, bytearray, memoryview)):
-        from visplay.data.images import decode_image as decode_bytes
-
-        try:  # the training side's decoder: same size limit (decompression bombs), no stray warnings
-            return decode_bytes(bytes(ref))
-        except ValueError as exc:
-            raise UserError(f"undecodable image bytes ({exc})") from None
-    if isinstance(ref, str):
-        text = ref.strip()
-        if text.startswith("data:image"):
-            return decode_image(base64.b64decode(text.split(",", 1)[1]), base_dir)
-        candidates = [Path(text)]
-        if base_dir is not None:
-            candidates.insert(0, Path(base_dir) / text)
-        for candidate in candidates:
-            try:
-                if candidate.is_file():
-                    return decode_image(candidate.read_bytes(), base_dir)
-            except OSError:  # a base64 string too long to be a file name
-                pass
-        raw = _base64_image(text)
-        if raw is not None:
-            return decode_image(raw, base_dir)
-        raise UserError(f"image file {text[:120]!r} not found (looked in {base_dir or '.'})")
-    raise UserError(f"unsupported image reference of type {type(ref).__name__}")
-
-
-_IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8", b"GIF8", b"BM", b"RIFF", b"II*\x00", b"MM\x00*")
-
-
-def _base64_image(text: str) -> bytes | None:
-    """The bytes of a base64-encoded image, or ``None`` when ``text`` is not one (e.g. a missing path)."""
-    if len(text) < 16 or re.search(r"[^A-Za-z0-9+/=\s]", text):
-        return None
-    try:
-        raw = base64.b64decode(text, validate=False)
-    except (binascii.Error, ValueError):
-        return None
-    return raw if raw.startswith(_IMAGE_MAGIC) else None
-
-
 def check_images(data: BenchmarkData) -> None:
     """Decode every image of every item once, before a model loads: a broken image fails the run at its
     start, in one line naming the item, not hours into generation."""
@@ -182,7 +129,7 @@ def item_images(item: Item) -> list[Image.Image]:
     for ref in item.images:
         try:
             images.append(decode_image(ref, base_dir))
-        except UserError as exc:
+        except ValueError as exc:  # ImageDecodeError: a broken benchmark image stops the evaluation
             raise UserError(f"item {item.id}: {exc}") from None
     return images
 
@@ -216,7 +163,14 @@ def load_benchmark(name: str | Benchmark, path: str | Path, split: str | None = 
 
     bench = get_benchmark(name) if isinstance(name, str) else name
     path = Path(path)
-    rows = read_rows(path, split if split is not None else bench.default_split)
+    return benchmark_from_rows(bench, read_rows(path, split if split is not None else bench.default_split), path,
+                               subset=subset, limit=limit)
+
+
+def benchmark_from_rows(bench: Benchmark, rows: list[dict], path: Path, subset: str | None = None,
+                        limit: int | None = None) -> BenchmarkData:
+    """The items of ``bench`` from rows already in memory (``path`` names where they came from); what
+    :func:`load_benchmark` does after reading, also used for rows built on the fly (the toy world check)."""
     if not rows:
         raise UserError(f"{path} has no rows")
     columns = set().union(*(row.keys() for row in rows[:50]))

@@ -12,6 +12,7 @@ Generation is greedy with the reasoner prompt, as in the paper.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sys
@@ -234,18 +235,23 @@ def _read_cached_responses(path: Path) -> dict[str, dict]:
     return cached
 
 
-def generate_responses(sampler, data: BenchmarkData, model_dir: Path, out_dir: Path, style: str,
+def generate_responses(sampler, data: BenchmarkData, model_dir: Path, out_dir: Path | None, style: str,
                        max_new_tokens: int, chunk_size: int = 64, log: Log = _stderr) -> dict[str, str]:
-    """Greedy responses for every item, reusing ``responses.jsonl`` entries of an interrupted run."""
+    """Greedy responses for every item, reusing ``responses.jsonl`` entries of an interrupted run.
+
+    ``out_dir=None`` keeps no cache (the toy world check: its swapped-image pass asks the same prompts).
+    """
     from tqdm.auto import tqdm
 
     from visplay.engines.sampler import SampleRequest
 
     bench = data.benchmark
-    out_dir.mkdir(parents=True, exist_ok=True)
-    cache_file = out_dir / "responses.jsonl"
-    cached = _read_cached_responses(cache_file)
-    fingerprint = model_fingerprint(model_dir)
+    cache_file = None
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        cache_file = out_dir / "responses.jsonl"
+    cached = _read_cached_responses(cache_file) if cache_file is not None else {}
+    fingerprint = model_fingerprint(model_dir) if cache_file is not None else ""
     responses: dict[str, str] = {}
     todo = []
     for item in data.items:
@@ -260,15 +266,17 @@ def generate_responses(sampler, data: BenchmarkData, model_dir: Path, out_dir: P
         log(f"{bench.name}: reusing {len(responses)} response(s) from {cache_file}")
     # The bar is a context manager so that an error clears it: the error line then starts on its own line.
     with tqdm(total=len(todo), desc=f"{bench.name}", unit="item", leave=False, disable=not todo) as bar, \
-            cache_file.open("a", encoding="utf-8") as f:
+            (cache_file.open("a", encoding="utf-8") if cache_file is not None else contextlib.nullcontext()) as f:
         for start in range(0, len(todo), chunk_size):
             chunk = todo[start:start + chunk_size]
             requests = [SampleRequest(messages=messages, images=item_images(item)) for item, messages, _ in chunk]
             outputs = sampler.sample(requests, n=1, temperature=0.0, top_p=1.0, max_new_tokens=max_new_tokens, seed=0)
             for (item, _, key), out in zip(chunk, outputs):
                 responses[item.id] = out[0]
-                f.write(json.dumps({"id": item.id, "key": key, "response": out[0]}, ensure_ascii=False) + "\n")
-            f.flush()
+                if f is not None:
+                    f.write(json.dumps({"id": item.id, "key": key, "response": out[0]}, ensure_ascii=False) + "\n")
+            if f is not None:
+                f.flush()
             bar.update(len(chunk))
     return responses
 

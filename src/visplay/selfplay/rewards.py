@@ -44,6 +44,7 @@ from typing import Hashable, Literal, Sequence
 
 from visplay.selfplay.answers import extract_boxed, same_answer
 from visplay.selfplay.diversity import bleu_clusters, bleu_clusters_by_group
+from visplay.selfplay.prompts import normalise_tags
 
 __all__ = [
     "QuestionerReward",
@@ -189,7 +190,6 @@ def questioner_rewards(
 # reasoner
 # ----------------------------------------------------------------------------------------------------
 
-_TAG_SPACES = re.compile(r"\s*(<|>|/)\s*")
 _OFFICIAL_FORMAT = re.compile(r"<think>.*?</think>\s*\\boxed\{.*?\}\s*$", re.DOTALL)
 
 
@@ -201,7 +201,7 @@ def official_format(response: str) -> float:
     >>> official_format("\\\\boxed{4}"), official_format("<think>a</think> so \\\\boxed{4}.")
     (0.0, 0.0)
     """
-    return 1.0 if _OFFICIAL_FORMAT.fullmatch(_TAG_SPACES.sub(r"\1", response or "")) else 0.0
+    return 1.0 if _OFFICIAL_FORMAT.fullmatch(normalise_tags(response or "")) else 0.0
 
 
 @dataclass(frozen=True)

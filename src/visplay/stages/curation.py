@@ -14,7 +14,6 @@ authors' script sends the whole raw reply to the voters as if it were the questi
 
 from __future__ import annotations
 
-import io
 import logging
 from collections import Counter
 from pathlib import Path
@@ -25,6 +24,7 @@ import pyarrow.parquet as pq
 
 from visplay import distributed
 from visplay.config import EvolveConfig
+from visplay.data.codec import png_bytes
 from visplay.data.images import ImageSource
 from visplay.engines.sampler import SampleRequest
 from visplay.errors import UserError
@@ -57,24 +57,18 @@ SCHEMA = pa.schema([
 ])
 
 
-def _png_bytes(image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def run_curation_stage(cfg: EvolveConfig, run: RunFolder, iteration: int, questioner: Path, reasoner_frozen: Path,
-                       images: ImageSource, image_root: Path | None = None, annotate: Annotate | None = None) -> dict:
+                       images: ImageSource, annotate: Annotate | None = None) -> dict:
     """Write RUN/iter_XX/questions.parquet and return a summary (candidates, kept, validity, confidence)."""
     summary = curate(cfg, questioner, reasoner_frozen, images, run.questions_path(iteration),
-                     seed=cfg.seed * 1000 + iteration, salt=f"curation-{iteration}", image_root=image_root,
+                     seed=cfg.seed * 1000 + iteration, salt=f"curation-{iteration}",
                      annotate=annotate, log_dir=run.root / "logs", name=f"iter{iteration:02d}_curation")
     run.log_metrics({"stage": f"iter{iteration:02d}/curation", "event": "stage_done", "iteration": iteration, **summary})
     return summary
 
 
 def curate(cfg: EvolveConfig, questioner: Path, reasoner_frozen: Path, images: ImageSource, out_path: Path,
-           seed: int, salt: str = "curation", image_root: Path | None = None, annotate: Annotate | None = None,
+           seed: int, salt: str = "curation", annotate: Annotate | None = None,
            log_dir: Path | None = None, name: str = "curation") -> dict:
     """The curation stage on its own: candidates from ``questioner``, votes from ``reasoner_frozen``, the
     band filter; writes every candidate to ``out_path`` (parquet, atomically) and returns a summary.
@@ -119,9 +113,10 @@ def curate(cfg: EvolveConfig, questioner: Path, reasoner_frozen: Path, images: I
         votes = votes_by_candidate.get(k)
         vote = majority_vote(votes) if votes is not None else None
         reason = drop_reason(parsed, vote, band=tuple(cc.band), drop_none_string=cc.drop_none_answers)
-        path = str(image_root / item.image_id) if image_root is not None else None
+        # Images that are files are referenced by path; others (parquet, dataset) are copied in as PNG.
+        path = str(images.image_root / item.image_id) if images.image_root is not None else None
         if path is None and item.image_id not in png_cache:
-            png_cache[item.image_id] = _png_bytes(image)
+            png_cache[item.image_id] = png_bytes(image)
         rows.append({
             "image_id": item.image_id,
             "image": {"bytes": None if path else png_cache[item.image_id], "path": path},

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from visplay.config import EvolveConfig
-from visplay.data.images import decode_image
+from visplay.data.codec import decode_image
 from visplay.engines.grpo import train_grpo
 from visplay.runfolder import RunFolder
 from visplay.selfplay.prompts import reasoner_messages

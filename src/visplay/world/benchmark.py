@@ -31,7 +31,8 @@ from visplay.io import atomic_path
 from visplay.world.examples import answer_space, sample_example
 from visplay.world.grammar import FAMILIES, family_of
 from visplay.world.oracle import parse_question
-from visplay.world.render import png_bytes, render
+from visplay.data.codec import png_bytes
+from visplay.world.render import render
 
 DEFAULT_SIZE = 840  # 140 per family
 COLUMNS = ("id", "question", "answer", "image", "family", "qtype", "scene")

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from collections import Counter, defaultdict
@@ -42,12 +43,8 @@ def _swap_order(n: int, seed: int) -> list[int]:
     return perm
 
 
-def _load_rows(n_items: int, seed: int | None, benchmark: str | Path | None):
-    """Benchmark rows as dicts with question, answer, family, and a PIL image."""
-    import io
-
-    from PIL import Image
-
+def _load_rows(n_items: int, seed: int | None, benchmark: str | Path | None) -> list[dict]:
+    """Benchmark rows (question, answer, family, image bytes), read from ``benchmark`` or built."""
     from visplay.world import benchmark as bm
 
     if benchmark is not None:
@@ -56,16 +53,18 @@ def _load_rows(n_items: int, seed: int | None, benchmark: str | Path | None):
         rows = pq.read_table(benchmark).to_pylist()
     else:
         rows = bm.build_benchmark(n=n_items or bm.DEFAULT_SIZE, seed=0 if seed is None else seed)
-    rows = rows[:n_items] if n_items else rows
-    out = []
-    for r in rows:
-        image = r["image"]
-        if isinstance(image, dict):
-            image = image.get("bytes")
-        if isinstance(image, (bytes, bytearray)):
-            image = Image.open(io.BytesIO(image)).convert("RGB")
-        out.append(dict(r, image=image))
-    return out
+    return rows[:n_items] if n_items else rows
+
+
+def _greedy_correct(sampler, model_dir: Path, data, max_new_tokens: int) -> list[bool]:
+    """Per item, whether the greedy answer is right: generated and scored by the evaluation runner's
+    ``toy`` benchmark (the demo's and evolve's toy accuracy), with the compact prompt."""
+    from visplay.evaluation.runner import generate_responses, score_responses
+
+    # One sampler call for all items (chunk = every item): the sampler plans its batches over the whole call.
+    responses = generate_responses(sampler, data, model_dir, None, "compact", max_new_tokens,
+                                   chunk_size=max(1, len(data.items)), log=lambda m: None)
+    return [s.score is not None and s.score >= 1.0 for s in score_responses(data, responses)]
 
 
 def _acc(flags: list[bool]) -> float:
@@ -90,8 +89,10 @@ def check_model(model_dir: str | Path, n_items: int = 0, seed: int | None = None
     """
     from visplay.engines.loading import load_vlm
     from visplay.engines.sampler import HFSampler, SampleRequest
+    from visplay.evaluation.benchmarks import get_benchmark
+    from visplay.evaluation.data import benchmark_from_rows, item_images
     from visplay.selfplay.answers import extract_boxed, majority_vote, same_answer
-    from visplay.selfplay.prompts import parse_question, questioner_messages, reasoner_messages
+    from visplay.selfplay.prompts import parse_question, questioner_messages
     from visplay.world import benchmark as bm
     from visplay.world.oracle import oracle_answer
     from visplay.world.oracle import parse_question as parse_query
@@ -103,17 +104,15 @@ def check_model(model_dir: str | Path, n_items: int = 0, seed: int | None = None
     sampler = HFSampler(loaded, progress=False)
     rows = _load_rows(n_items, seed, benchmark)
     n = len(rows)
+    data = benchmark_from_rows(get_benchmark("toy"), rows, Path(benchmark or "built-in toy benchmark"))
     report: dict = {"model": str(model_dir), "n_items": n}
 
     # 1. greedy accuracy, own vs swapped images, per family; blind baseline on the same rows
-    def greedy(images):
-        reqs = [SampleRequest(reasoner_messages(r["question"], "compact"), [im]) for r, im in zip(rows, images)]
-        outs = sampler.sample(reqs, n=1, temperature=0, max_new_tokens=max_answer_tokens, seed=0)
-        return [same_answer(extract_boxed(o[0]), r["answer"]) for o, r in zip(outs, rows)]
-
-    own = greedy([r["image"] for r in rows])
+    own = _greedy_correct(sampler, Path(model_dir), data, max_answer_tokens)
     perm = _swap_order(n, 1234)
-    swapped = greedy([rows[perm[i]]["image"] for i in range(n)])
+    swapped_items = [dataclasses.replace(item, images=data.items[perm[i]].images) for i, item in enumerate(data.items)]
+    swapped = _greedy_correct(sampler, Path(model_dir), dataclasses.replace(data, items=swapped_items),
+                              max_answer_tokens)
     blind = bm.blind_baseline(rows)
     families = sorted({r["family"] for r in rows})
     per_family = {}
@@ -142,7 +141,7 @@ def check_model(model_dir: str | Path, n_items: int = 0, seed: int | None = None
 
     # 2. confidence over n_samples at temperature 1 (majority vote), on a subset
     sub = rows[:n_conf_items]
-    reqs = [SampleRequest(reasoner_messages(r["question"], "compact"), [r["image"]]) for r in sub]
+    reqs = [SampleRequest(data.benchmark.prompt(item, "compact"), item_images(item)) for item in data.items[:n_conf_items]]
     outs = sampler.sample(reqs, n=n_samples, temperature=1.0, max_new_tokens=max_answer_tokens, seed=1)
     confs, maj_ok = [], []
     for o, r in zip(outs, sub):

@@ -19,7 +19,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from visplay.io import atomic_dir
-from visplay.world.render import png_bytes, render
+from visplay.data.codec import png_bytes
+from visplay.world.render import render
 from visplay.world.scenes import Scene, scene_for
 
 _NAME = re.compile(r"image_(\d+)\.png")

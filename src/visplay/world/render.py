@@ -7,8 +7,6 @@ its 28 px cell (plus its jitter) and stays at least 1 px inside the cell, so obj
 
 from __future__ import annotations
 
-import io
-
 from PIL import Image, ImageDraw
 
 from visplay.world.scenes import CELL, GRID, Obj, Scene, describe  # noqa: F401  (describe: the text twin of render)
@@ -65,9 +63,3 @@ def render(scene: Scene) -> Image.Image:
             draw.polygon([((x0 + x1) / 2, y0), (x0, y1), (x1, y1)], fill=fill)
     return image
 
-
-def png_bytes(image: Image.Image) -> bytes:
-    """PNG encoding with fixed settings, so equal images give equal bytes (for one Pillow/zlib build)."""
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=1)  # flat images: level 1 is 2x faster than 6, ~same size
-    return buffer.getvalue()
