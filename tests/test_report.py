@@ -107,7 +107,8 @@ def test_report_shows_invalid_utf8_as_escapes_not_replacement_chars(tmp_path):
 
 def test_report_iterations_table_has_base_row_and_the_terminal_names(tmp_path):
     from visplay.iteration_table import columns_for
-    from visplay.report import iteration_rows, read_eval_summaries, write_report
+    from visplay.report import iteration_rows, write_report
+    from visplay.report_data import read_eval_summaries
 
     run = _run_folder(tmp_path / "run")
     base = run.root / "eval" / "base" / "toy"

@@ -5,7 +5,7 @@
 OUT/world/base/                 the warm-started tiny base VLM (shipped with the package)
 OUT/world/images/               unlabeled toy images: pixels only, what training sees
 OUT/world/benchmark.parquet     the held-out labeled toy benchmark (scenes training never produces)
-OUT/config.yaml, state.json, metrics.jsonl, iter_XX/, eval/, report.html   the run folder (DESIGN.md)
+OUT/config.yaml, state.json, metrics.jsonl, iter_XX/, eval/, report.html   the run folder (docs/run_folder.md)
 ```
 After each iteration the reasoner is scored (greedy) on the toy benchmark by the evaluation code's ``toy``
 benchmark, and the curated questions' silver answers are checked against the world's oracle. The oracle

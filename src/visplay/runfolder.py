@@ -1,4 +1,4 @@
-"""The run folder contract (DESIGN.md) and its state file.
+"""The run folder contract (docs/run_folder.md) and its state file.
 
 ```
 RUN/config.yaml                   resolved config, every default written out

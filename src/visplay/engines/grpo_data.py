@@ -8,6 +8,7 @@ from typing import Sequence
 
 from visplay.config.grpo import ROLES, GRPOSettings
 from visplay.engines.grpo_rewards import ROW_COLUMN
+from visplay.engines.messages import count_image_parts
 from visplay.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -44,10 +45,7 @@ def _check_examples(examples: Sequence[dict]) -> None:
         prompt = ex.get("prompt")
         if not isinstance(prompt, list) or not prompt or not all(isinstance(m, dict) for m in prompt):
             raise UserError(f"GRPO example {i}: 'prompt' must be a non-empty list of chat messages")
-        n_image_parts = sum(
-            1 for m in prompt if isinstance(m.get("content"), list)
-            for p in m["content"] if isinstance(p, dict) and p.get("type") == "image"
-        )
+        n_image_parts = count_image_parts(prompt)
         if n_image_parts != 1:
             raise UserError(f"GRPO example {i}: the prompt must hold exactly one image part, found {n_image_parts}")
         if not isinstance(ex.get("image"), Image.Image):

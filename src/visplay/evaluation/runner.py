@@ -1,12 +1,9 @@
-"""Generate answers with a model, score them (rules first, optional judge), write the results.
+"""Generate answers with a model and evaluate them: the ``visplay eval`` pipeline.
 
-Per benchmark the output folder holds:
-- ``predictions.jsonl``: one line per item: id, benchmark, question, response, extracted,
-  extracted_by, gold, correct, score, scored_by (rule | judge | unparsed | unscored), judge_reply;
-- ``summary.json``: n, accuracy (%), unparsed count and rate, judged count, judge model, protocol,
-  extra metrics (HallusionBench aAcc/fAcc/qAcc) and a per-category breakdown;
-- ``responses.jsonl``: the raw generations, appended as they are produced, so an interrupted run
-  resumes where it stopped (an entry is reused only for the same model files, prompt and budget).
+Scoring and the files it writes (``predictions.jsonl``, ``summary.json``) live in
+:mod:`visplay.evaluation.scoring`. Per benchmark the output folder also holds
+``responses.jsonl``: the raw generations, appended as they are produced, so an interrupted run resumes
+where it stopped (an entry is reused only for the same model files, prompt and budget).
 Generation is greedy with the reasoner prompt, as in the paper.
 """
 
@@ -15,26 +12,17 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
-from visplay import __version__
 from visplay.errors import UserError
-from visplay.evaluation.base import JUDGE, JUDGED, RULE, UNPARSED, UNSCORED, Extraction, Scored
-from visplay.evaluation.rules import strip_think
+from visplay.evaluation.base import Extraction
 from visplay.evaluation.data import BenchmarkData, check_images, item_images, load_benchmark
-from visplay.evaluation.judge import JudgeClient, binary_messages, parse_binary, parse_partial, partial_messages
-from visplay.io import atomic_path, write_json_atomic
+from visplay.evaluation.judge import JudgeClient
+from visplay.evaluation.scoring import Log, log_to_stderr, score_responses, summarize, write_results
 
 JUDGE_MODES = ("never", "fallback", "always")
-Log = Callable[[str], None]
-
-
-def _stderr(message: str) -> None:
-    print(f"visplay: {message}", file=sys.stderr)
 
 
 @dataclass
@@ -51,7 +39,7 @@ class EvalSettings:
     subset: str | None = None
     device: str | None = None
     dtype: str | None = None
-    log: Log = field(default=_stderr)
+    log: Log = field(default=log_to_stderr)
 
     def __post_init__(self):
         if self.judge_mode not in JUDGE_MODES:
@@ -64,142 +52,6 @@ class EvalSettings:
             raise UserError("--batch-size must be at least 1")
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise UserError("--max-new-tokens must be at least 1")
-
-
-# --------------------------------------------------------------------------------------------------
-# Scoring
-# --------------------------------------------------------------------------------------------------
-
-
-def _judge_messages(data: BenchmarkData, scored: Scored) -> list[dict] | None:
-    """The judge request for one item, or ``None`` when the reply has nothing visible to judge."""
-    item, visible = scored.item, strip_think(scored.response)
-    if not visible:
-        return None
-    reference = item.gold_text or " or ".join(item.golds)
-    if data.benchmark.grading == "partial":
-        return partial_messages(item.question, reference, visible[-3000:])
-    candidate = scored.extraction.answer
-    if candidate is None:
-        # No rule found an answer: the judge reads the end of the reply, where a final answer usually is
-        # (the package docstring lists how this differs from the authors' script).
-        candidate = visible[-300:]
-    return binary_messages(item.question, reference, candidate)
-
-
-def score_responses(data: BenchmarkData, responses: dict[str, str], judge_mode: str = "never",
-                    judge: JudgeClient | None = None, log: Log = _stderr) -> list[Scored]:
-    """Score every item of ``data`` that has a response: rules, then the judge as ``judge_mode`` says."""
-    bench = data.benchmark
-    scored: list[Scored] = []
-    for item in data.items:
-        if item.id not in responses:
-            continue
-        response = responses[item.id] or ""
-        try:
-            extraction = bench.extract(item, response)
-        except Exception as exc:  # a rule bug on one odd reply must not hide which item it was
-            raise RuntimeError(f"{bench.name} item {item.id}: extraction failed: {exc}") from exc
-        if extraction.answer is None:
-            scored.append(Scored(item, response, extraction, 0.0, UNPARSED))
-            continue
-        value = bench.score(item, extraction.answer)
-        if value is None:
-            scored.append(Scored(item, response, extraction, None, UNSCORED))
-        else:
-            scored.append(Scored(item, response, extraction, float(value), RULE))
-    if judge_mode == "never":
-        return scored
-    if judge is None:
-        raise UserError(f"--judge {judge_mode} needs --judge-url and --judge-model")
-    wanted = [s for s in scored if judge_mode == "always" or s.scored_by in (UNPARSED, UNSCORED)
-              or (s.scored_by == RULE and not bench.decided(s.item, s.extraction.answer))]
-    requests = [(s, _judge_messages(data, s)) for s in wanted]
-    todo = [(s, m) for s, m in requests if m is not None]
-    for s, m in requests:
-        if m is None:  # nothing visible (e.g. the reply never left <think>): unparsed, not judged
-            s.score, s.scored_by = 0.0, UNPARSED
-    if todo:
-        log(f"{bench.name}: judging {len(todo)} item(s) with {judge.model}")
-    replies = judge.map([m for _, m in todo])
-    parse = parse_partial if bench.grading == "partial" else parse_binary
-    invalid = 0
-    for (s, _), reply in zip(todo, replies):
-        value = parse(reply)
-        if value is None:
-            invalid += 1
-            value = 0.0
-        s.score, s.scored_by, s.judge_reply = value, JUDGE, reply
-    if invalid:
-        log(f"warning: {bench.name}: {invalid} judge repl(ies) were neither a score nor 1/0; counted as wrong")
-    return scored
-
-
-def protocol(data: BenchmarkData, judge_mode: str, judge: JudgeClient | None) -> str:
-    """One line saying exactly how the numbers were produced."""
-    bench = data.benchmark
-    credit = "0-1 partial credit" if bench.grading == "partial" else "1/0"
-    if judge_mode == "never" or judge is None:
-        if bench.grading == "partial" or any(item.kind == JUDGED for item in data.items):
-            return f"not scored: {bench.title} needs an LLM judge (--judge-url)"
-        return "rules: last \\boxed{}, else Answer: line, else option letter/text; unparsed = wrong"
-    if judge_mode == "always":
-        return f"judge {judge.model} on every item ({credit}; the paper's protocol)"
-    return f"rules first; judge {judge.model} ({credit}) where rules cannot parse or decide"
-
-
-def prediction_record(bench_name: str, s: Scored) -> dict:
-    return {
-        "id": s.item.id,
-        "benchmark": bench_name,
-        "question": s.item.question,
-        "response": s.response,
-        "extracted": s.extraction.answer,
-        "extracted_by": s.extraction.how,
-        "gold": s.item.gold,
-        "correct": None if s.score is None else bool(s.score >= 1.0),
-        "score": s.score,
-        "scored_by": s.scored_by,
-        "judge_reply": s.judge_reply,
-    }
-
-
-def summarize(data: BenchmarkData, scored: list[Scored], judge_mode: str, judge: JudgeClient | None,
-              extra: dict | None = None) -> dict:
-    """summary.json for one benchmark."""
-    bench = data.benchmark
-    agg = bench.aggregate(scored)
-    how: dict[str, int] = {}
-    for s in scored:
-        how[s.extraction.how] = how.get(s.extraction.how, 0) + 1
-    summary = {
-        "benchmark": bench.name,
-        "title": bench.title,
-        "data": str(data.path),
-        "layout": data.layout,
-        "variant": data.variant,
-        "n_loaded": data.n_loaded,
-        "official_sizes": bench.official_sizes,
-        **agg,
-        "rule_unparsed": sum(1 for s in scored if s.extraction.answer is None),
-        "extracted_by": dict(sorted(how.items())),
-        "judge_mode": judge_mode if judge is not None else "never",
-        "judge_model": judge.model if judge is not None and judge_mode != "never" else None,
-        "protocol": protocol(data, judge_mode, judge),
-        "warnings": list(data.warnings),
-        "visplay_version": __version__,
-    }
-    summary.update(extra or {})
-    return summary
-
-
-def write_results(out_dir: Path, data: BenchmarkData, scored: list[Scored], summary: dict) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out_dir / "predictions.jsonl") as tmp:
-        with tmp.open("w", encoding="utf-8") as f:
-            for s in scored:
-                f.write(json.dumps(prediction_record(data.benchmark.name, s), ensure_ascii=False, default=str) + "\n")
-    write_json_atomic(out_dir / "summary.json", summary)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -236,7 +88,7 @@ def _read_cached_responses(path: Path) -> dict[str, dict]:
 
 
 def generate_responses(sampler, data: BenchmarkData, model_dir: Path, out_dir: Path | None, style: str,
-                       max_new_tokens: int, chunk_size: int = 64, log: Log = _stderr) -> dict[str, str]:
+                       max_new_tokens: int, chunk_size: int = 64, log: Log = log_to_stderr) -> dict[str, str]:
     """Greedy responses for every item, reusing ``responses.jsonl`` entries of an interrupted run.
 
     ``out_dir=None`` keeps no cache (the toy world check: its swapped-image pass asks the same prompts).
@@ -385,7 +237,7 @@ def run_models(run_dir: str | Path) -> list[tuple[str, Path]]:
         if folder.is_dir() and (reasoner / "config.json").is_file():
             models.append((folder.name, reasoner))
     if len(models) == 1:
-        _stderr(f"note: {run_dir} has no finished iteration (no iter_XX/reasoner/); evaluating the base model only")
+        log_to_stderr(f"note: {run_dir} has no finished iteration (no iter_XX/reasoner/); evaluating the base model only")
     return models
 
 
@@ -463,5 +315,5 @@ def rescore(spec: BenchmarkSpec, predictions_file: str | Path, out_dir: str | Pa
 
 __all__ = [
     "BenchmarkSpec", "EvalSettings", "Extraction", "JUDGE_MODES", "evaluate_model", "evaluate_run", "evaluate_with_sampler",
-    "generate_responses", "protocol", "rescore", "run_models", "score_responses", "summarize", "write_results",
+    "generate_responses", "rescore", "run_models", "score_responses", "summarize", "write_results",
 ]

@@ -9,7 +9,7 @@
   training-split scenes, parsed, and answered by the oracle on the image's scene; valid rate and family mix.
 
 :func:`format_check_report` turns the report into the table ``visplay world check`` prints, and
-:func:`check_bands` says which of the base model's bands (issue 6) hold.
+:func:`check_bands` says which of the base model's bands (docs/toy_base_model.md, "The bands") hold.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Callable
 
-# The bands the base model must sit in (issue 6).
+# The bands the base model must sit in (docs/toy_base_model.md, "The bands").
 BANDS = {
     "accuracy": (0.30, 0.70),
     "lift_overall": 0.15,
@@ -197,7 +197,7 @@ def check_model(model_dir: str | Path, n_items: int = 0, seed: int | None = None
 
 
 def check_bands(report: dict) -> dict:
-    """Which of issue 6's bands the report meets: name -> (ok, what was measured)."""
+    """Which of the bands the report meets: name -> (ok, what was measured)."""
     acc = report["accuracy"]
     lifts = {f: v["own"] - v["swapped"] for f, v in report["per_family"].items()}
     big = [f for f, d in lifts.items() if d >= BANDS["lift_family"]]
@@ -251,7 +251,7 @@ def format_check_report(report: dict) -> str:
               f"  valid by family: {fams}"]
     if q["invalid_reasons"]:
         lines.append("  invalid: " + ", ".join(f"{k} {v}" for k, v in q["invalid_reasons"].items()))
-    lines += ["", "bands (issue 6):"]
+    lines += ["", "bands:"]
     for name, (ok, what) in report["bands"].items():
         lines.append(f"  [{'ok' if ok else 'NO'}] {name}: {what}")
     return "\n".join(lines)

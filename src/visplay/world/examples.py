@@ -1,7 +1,7 @@
 """Labeled examples, balanced per question string, and scene-aware questions for unlabeled scenes.
 
 Why balance: a tiny model learns the answer priors of a grammar long before it learns to see (see
-shared/TOY-WORLD-PROBE.md, trap 1: a blind baseline reached 44%). So :func:`sample_example` draws a family,
+docs/toy_base_model.md, "The bands": in a first probe a blind baseline reached 44%). So :func:`sample_example` draws a family,
 then a question string, then the answer *uniformly from that question's answer space*, and only then
 builds a scene where the oracle gives that answer. For every exact question string the answers are
 uniform, so a blind model (the most frequent answer per question string) sits at chance.
