@@ -11,7 +11,7 @@ paths against them. None of them shares a cache with the code it checks.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 

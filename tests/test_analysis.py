@@ -6,12 +6,19 @@ import json
 import re
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from visplay.analysis.consistency import (ItemDiagnosis, answer_kind, audit_questions, confidence_bin, diagnose_summary,
-                                          headroom_summary, mean_sd, vote_reward_agreement)
+from visplay.analysis.consistency import (
+    ItemDiagnosis,
+    answer_kind,
+    audit_questions,
+    confidence_bin,
+    diagnose_summary,
+    headroom_summary,
+    mean_sd,
+    vote_reward_agreement,
+)
 from visplay.analysis.study import Arm, RunResult, format_study, parse_arms, parse_seeds, summarize_study
 from visplay.errors import UserError
 from visplay.selfplay.answers import same_answer
@@ -166,6 +173,7 @@ def test_diagnose_bad_input_exits_2(toy, tmp_path, capsys):
     assert "Traceback" not in err and err.count("visplay: error:") == 4
 
 
+@pytest.mark.slow
 def test_study_arms_end_to_end(tmp_path, capsys):
     """paper, oracle-labels and no-training for one tiny iteration: the table, the audit, the arms' contracts."""
     from visplay.analysis.audit import audit_run

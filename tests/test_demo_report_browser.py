@@ -25,6 +25,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+# A demo run in a subprocess and a browser: part of CI, left out of the quick loop (-m "not slow").
+pytestmark = pytest.mark.slow
+
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--hide-scrollbars"]
@@ -81,7 +84,7 @@ window.addEventListener("load", function () {
   }, 300);
 });
 </script>
-""" % RESULT_ID
+""" % RESULT_ID  # noqa: UP031 (the script is full of braces; %s keeps it readable)
 
 
 def find_chromium() -> str:

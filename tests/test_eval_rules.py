@@ -7,8 +7,8 @@ import pytest
 
 from visplay.evaluation import get_benchmark
 from visplay.evaluation.base import CHOICE, JUDGED, OPEN, YESNO
-from visplay.evaluation.rules import find_option, match_option, strip_think
 from visplay.evaluation.data import BenchmarkData
+from visplay.evaluation.rules import find_option, match_option, strip_think
 from visplay.evaluation.runner import score_responses, summarize
 
 

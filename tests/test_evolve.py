@@ -91,10 +91,10 @@ def _check_contract(run: Path, base: Path) -> None:
 def test_one_iteration_writes_the_run_folder_contract(world, tmp_path, monkeypatch):
     """One iteration of 2 steps per stage; also records everything handed to GRPO to prove that training
     sees prompts, pixels and silver answers only, never the oracle (which fills an analysis column)."""
-    import visplay.stages.questioner as questioner_stage
-    import visplay.stages.reasoner as reasoner_stage
     from PIL import Image
 
+    import visplay.stages.questioner as questioner_stage
+    import visplay.stages.reasoner as reasoner_stage
     from visplay.config import load_evolve_config
     from visplay.demo import toy_hooks
     from visplay.evolve import evolve
@@ -149,6 +149,7 @@ def _wait_for(predicate, timeout: float, proc: subprocess.Popen) -> None:
     raise AssertionError("timed out")
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_mid_stage(world, tmp_path):
     run = tmp_path / "run"
     config = tmp_path / "c.yaml"

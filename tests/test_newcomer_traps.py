@@ -11,7 +11,7 @@ from PIL import Image
 
 
 def _cfg(**curation):
-    from visplay.config import EvolveConfig, CurationConfig
+    from visplay.config import CurationConfig, EvolveConfig
 
     return EvolveConfig.model_construct(curation=CurationConfig(**curation))  # only the curation section is read
 

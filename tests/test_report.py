@@ -7,10 +7,9 @@ import re
 import subprocess
 import sys
 
-import pytest
-
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from visplay.runfolder import RunFolder
 from visplay.stages.curation import SCHEMA

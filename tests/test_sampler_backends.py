@@ -165,6 +165,7 @@ def test_openai_client_retries_a_busy_server_and_checks_the_answer():
         server.server_close()
 
 
+@pytest.mark.slow
 def test_managed_server_starts_serves_and_stops(tiny_model_dir, tmp_path):
     from visplay.engines.sampler_openai import Endpoint, ManagedServer, OpenAISampler, port_is_free
 

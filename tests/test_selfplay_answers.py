@@ -6,7 +6,6 @@ import itertools
 import random
 
 import pytest
-
 from references import majority_vote_reference, same_answer_uncached
 
 from visplay.selfplay.answers import (

@@ -6,7 +6,6 @@ import random
 
 import numpy as np
 import pytest
-
 from references import bleu_clusters_reference
 
 from visplay.selfplay.diversity import (

@@ -15,8 +15,8 @@ training reads it (the image source carries pixels only).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from visplay.config import EvolveConfig, load_evolve_config
 from visplay.evolve import Hooks, evaluate_benchmarks, evolve, questions_oracle_accuracy

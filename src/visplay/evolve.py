@@ -20,9 +20,9 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from visplay import distributed
 from visplay.config import EvolveConfig, rename_deprecated, to_dict, to_yaml

@@ -24,7 +24,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-
 from visplay.io import write_text_atomic
 from visplay.iteration_table import COLUMNS, row_from_stages, table_cells
 from visplay.report_data import (

@@ -10,7 +10,7 @@ import html
 import io
 import math
 import unicodedata
-from typing import Iterable
+from collections.abc import Iterable
 
 from visplay.data.codec import data_uri, png_bytes
 

@@ -143,7 +143,6 @@ def build_corpus(root: Path, readonly_ok: bool) -> list[Case]:
     config = _write(good / "config.yaml", yaml.safe_dump({"preset": "tiny", "model": {"path": str(model)},
                                                           "data": {"images": str(images)}}))
     a_file = _write(data / "a_file.txt", "not a folder\n")
-    config_data = yaml.safe_load(config.read_text())
     cases: list[Case] = []
 
     def evolve(name, *args, expect, out=None, **kw):

@@ -16,8 +16,8 @@ Two questions are asked of every self-play run:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
 
 # Confidence bins: the paper's band [0.25, 0.75] is exactly the middle two.
 BINS = ("[0, .25)", "[.25, .5)", "[.5, .75]", "(.75, 1)", "1")

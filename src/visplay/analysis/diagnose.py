@@ -18,9 +18,9 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 from visplay.analysis.consistency import BINS, ItemDiagnosis, diagnose_summary
 from visplay.analysis.tables import text_table

@@ -24,9 +24,9 @@ import html
 import io
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from visplay.analysis.consistency import mean_sd
 from visplay.analysis.tables import text_table

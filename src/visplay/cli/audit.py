@@ -24,7 +24,6 @@ def run(args: argparse.Namespace) -> int:
     from visplay.analysis.audit import audit_run, format_audit
     from visplay.errors import UserError
     from visplay.io import write_json_atomic
-
     from visplay.preflight import check_output_dir
     from visplay.runfolder import RunFolder
     from visplay.runread import check_questions

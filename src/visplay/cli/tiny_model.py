@@ -27,7 +27,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from visplay.engines.tiny import build_tiny_model
-
     from visplay.preflight import check_output_dir
 
     out: Path = args.out

@@ -8,11 +8,28 @@
 """
 
 from visplay.config.grpo import GRPOSettings
-from visplay.config.load import (DEPRECATED, REQUIRED, load_evolve_config, preview_evolve_config, rename_deprecated,
-                                 tiny_preset)
+from visplay.config.load import (
+                                 DEPRECATED,
+                                 REQUIRED,
+                                 load_evolve_config,
+                                 preview_evolve_config,
+                                 rename_deprecated,
+                                 tiny_preset,
+)
 from visplay.config.render import describe_values, to_dict, to_yaml
-from visplay.config.schema import (CurationConfig, DataConfig, EvalBenchmark, EvalConfig, EvolveConfig, ModelConfig,
-                                   QuestionerConfig, ReasonerConfig, RewardConfig, SamplerConfig, Sampling)
+from visplay.config.schema import (
+                                 CurationConfig,
+                                 DataConfig,
+                                 EvalBenchmark,
+                                 EvalConfig,
+                                 EvolveConfig,
+                                 ModelConfig,
+                                 QuestionerConfig,
+                                 ReasonerConfig,
+                                 RewardConfig,
+                                 SamplerConfig,
+                                 Sampling,
+)
 
 __all__ = ["CurationConfig", "DataConfig", "DEPRECATED", "EvalBenchmark", "EvalConfig", "EvolveConfig",
            "GRPOSettings", "ModelConfig", "QuestionerConfig", "ReasonerConfig", "REQUIRED", "RewardConfig",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
-from typing import Sequence
+from collections.abc import Sequence
 
 from visplay.config.grpo import ROLES, GRPOSettings
 from visplay.engines.grpo_rewards import ROW_COLUMN

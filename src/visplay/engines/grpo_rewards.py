@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 # reward_fn(completions, columns, group_ids) -> one dict per completion with "total" and any components.
 RewardFn = Callable[[list[str], dict[str, list], list[int]], list[dict[str, float]]]

@@ -30,8 +30,9 @@ the tokenizer's ``eos_token`` (the authors' vLLM scripts stop at ``tokenizer.eos
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import torch
 from PIL import Image

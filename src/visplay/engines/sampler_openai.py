@@ -31,10 +31,10 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from PIL import Image
 from tqdm.auto import tqdm
@@ -320,7 +320,7 @@ class ManagedServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}/v1"
 
-    def start(self) -> "ManagedServer":
+    def start(self) -> ManagedServer:
         if not port_is_free(self.port, self.host):
             raise UserError(f"sampler.server_port {self.port} is already in use; stop what listens there or choose "
                             "another port")
@@ -377,7 +377,7 @@ class ManagedServer:
             return "(no log)"
         return " | ".join(line.strip() for line in text[-lines:]) or "(empty log)"
 
-    def __enter__(self) -> "ManagedServer":
+    def __enter__(self) -> ManagedServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -21,8 +21,9 @@ from __future__ import annotations
 import gc
 import importlib.util
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from visplay.distributed import SINGLE, Ranks
 from visplay.errors import UserError

@@ -56,10 +56,11 @@ import math
 import re
 import threading
 import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
-from typing import Callable, NamedTuple, Sequence
+from typing import NamedTuple
 
 __all__ = [
     "Cluster",

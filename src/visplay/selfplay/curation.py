@@ -15,7 +15,7 @@ are not reproduced.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from visplay.selfplay.answers import Vote
 

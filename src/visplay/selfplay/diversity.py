@@ -37,8 +37,8 @@ thresholds <= 1 (the empty hypothesis has BLEU 0, distance 1, even to another em
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable, Sequence
 from functools import lru_cache
-from typing import Hashable, Sequence
 
 import numpy as np
 

@@ -39,8 +39,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Hashable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Hashable, Literal, Sequence
+from typing import Literal
 
 from visplay.selfplay.answers import extract_boxed, same_answer
 from visplay.selfplay.diversity import bleu_clusters, bleu_clusters_by_group

@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 from visplay.data.images import ImageItem, ImageSource
 

@@ -15,8 +15,8 @@ In multi-process runs every rank enters the context, samples its share and gets 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from visplay import distributed
 from visplay.config import EvolveConfig, SamplerConfig

@@ -18,9 +18,9 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
 
 from visplay.world.base_training import recipe_hash, train_base
 from visplay.world.recipe import HASH_FILE, RECIPE

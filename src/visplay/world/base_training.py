@@ -13,14 +13,22 @@ import json
 import math
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
 from visplay.world.base_data import (
-    _world, cell_labels, collate, make_item, questioner_example, questioner_target, reasoner_output, reasoner_target,
-    reasoner_thought, tokenizer_corpus,
+    _world,
+    cell_labels,
+    collate,
+    make_item,
+    questioner_example,
+    questioner_target,
+    reasoner_output,
+    reasoner_target,
+    reasoner_thought,
+    tokenizer_corpus,
 )
 from visplay.world.recipe import HASH_FILE, RECIPE, BaseRecipe
 from visplay.world.scenes import COLORS, SHAPES, SIZES

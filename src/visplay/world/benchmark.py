@@ -21,17 +21,17 @@ import collections
 import functools
 import os
 import random
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from visplay.data.codec import png_bytes
 from visplay.io import atomic_path
 from visplay.world.examples import answer_space, sample_example
 from visplay.world.grammar import FAMILIES, family_of
 from visplay.world.oracle import parse_question
-from visplay.data.codec import png_bytes
 from visplay.world.render import render
 
 DEFAULT_SIZE = 840  # 140 per family

@@ -18,8 +18,8 @@ import dataclasses
 import random
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 # The bands the base model must sit in (docs/toy_base_model.md, "The bands").
 BANDS = {

@@ -28,8 +28,8 @@ from visplay.world.grammar import (
     Desc,
     Exist,
     Query,
-    RelQuery,
     Relation,
+    RelQuery,
     disjoint,
     family_of,
     phrasings,
@@ -88,12 +88,12 @@ def object_range(n_objects: NObjects) -> tuple[int, int]:
 # --- object types and cells -------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _matching(desc: Desc) -> tuple[tuple[str, str, str], ...]:
     return tuple(t for t in OBJECT_TYPES if desc.matches_type(t))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _avoiding(descs: tuple[Desc, ...]) -> tuple[tuple[str, str, str], ...]:
     """Object types that fit none of ``descs``: the filler that cannot change any answer."""
     return tuple(t for t in OBJECT_TYPES if not any(d.matches_type(t) for d in descs))
@@ -274,7 +274,7 @@ def families_for(n_objects: NObjects = None) -> tuple[str, ...]:
     return _families_for(*object_range(n_objects))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _families_for(lo: int, hi: int) -> tuple[str, ...]:
     return tuple(f for f in FAMILIES if f != "spatial" or hi >= 2)
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Union
 
 from visplay.world.scenes import DIMENSIONS, Obj
 
@@ -141,7 +140,7 @@ class Arith:
     b: Desc
 
 
-Query = Union[Count, Exist, Attribute, Compare, Relation, RelQuery, Arith]
+Query = Count | Exist | Attribute | Compare | Relation | RelQuery | Arith
 
 _FAMILY = {
     Count: "counting",

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from visplay.io import atomic_dir
 from visplay.data.codec import png_bytes
+from visplay.io import atomic_dir
 from visplay.world.render import render
 from visplay.world.scenes import Scene, scene_for
 

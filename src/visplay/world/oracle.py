@@ -31,8 +31,8 @@ from visplay.world.grammar import (
     Desc,
     Exist,
     Query,
-    RelQuery,
     Relation,
+    RelQuery,
     disjoint,
     family_of,
 )

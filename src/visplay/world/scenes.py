@@ -19,8 +19,8 @@ from __future__ import annotations
 import json
 import random
 import zlib
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Iterable
 
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle")
 COLORS: tuple[str, ...] = ("red", "green", "blue", "yellow", "purple", "orange")
@@ -83,7 +83,7 @@ class Scene:
         _validate(objects)
 
     @classmethod
-    def _trusted(cls, objects: list[Obj]) -> "Scene":
+    def _trusted(cls, objects: list[Obj]) -> Scene:
         """Skip validation for objects built here from known types and distinct cells (the hot path)."""
         scene = object.__new__(cls)
         object.__setattr__(scene, "objects", tuple(sorted(objects, key=_cell_order)))
@@ -96,7 +96,7 @@ class Scene:
         return {"objects": [asdict(o) for o in self.objects]}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Scene":
+    def from_dict(cls, data: dict) -> Scene:
         try:
             return cls(tuple(Obj(**o) for o in data["objects"]))
         except (KeyError, TypeError) as exc:
@@ -107,7 +107,7 @@ class Scene:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
 
     @classmethod
-    def from_json(cls, text: str) -> "Scene":
+    def from_json(cls, text: str) -> Scene:
         return cls.from_dict(json.loads(text))
 
 
