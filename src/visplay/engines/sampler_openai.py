@@ -21,7 +21,6 @@ answers, and stops it at the end of the stage.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shlex
@@ -45,6 +44,7 @@ from visplay.engines.images import to_rgb
 from visplay.engines.messages import is_image_part
 from visplay.engines.sampler import request_seed
 from visplay.errors import UserError
+from visplay.http_json import JsonEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -172,48 +172,24 @@ class OpenAISampler:
         self.progress = progress
         self.progress_min = progress_min
         self.key = os.environ.get(endpoint.key_env) if endpoint.key_env else None
-        self.requests_sent = 0
+        self.http = JsonEndpoint(
+            f"sampler endpoint {self.url}", retries=endpoint.retries, backoff_s=endpoint.backoff_s,
+            timeout_s=endpoint.timeout_s,
+            hints={401: f"check the API key variable {endpoint.key_env}", 403: "check the API key",
+                   404: "check sampler.url and the model name"},
+            down_hint="start the server (or set sampler.server_command to let the run start it), or fix sampler.url")
         if check_model:
             self.check_model()
 
     # --- HTTP ------------------------------------------------------------------------------------
-    def _headers(self) -> dict:
-        headers = {"Content-Type": "application/json"}
-        if self.key:
-            headers["Authorization"] = f"Bearer {self.key}"
-        return headers
+    @property
+    def requests_sent(self) -> int:
+        return self.http.requests_sent
 
     def _call(self, method: str, path: str, payload: dict | None = None, timeout: float | None = None) -> dict:
         """One JSON call with retries and backoff; a :class:`UserError` when the endpoint stays down."""
-        url = self.url + path
-        data = json.dumps(payload).encode("utf-8") if payload is not None else None
-        attempts = max(1, self.endpoint.retries + 1)
-        last = ""
-        for attempt in range(attempts):
-            if attempt:
-                time.sleep(min(30.0, self.endpoint.backoff_s * 2 ** (attempt - 1)))
-            request = urllib.request.Request(url, data=data, headers=self._headers(), method=method)
-            try:
-                self.requests_sent += 1
-                with urllib.request.urlopen(request, timeout=timeout or self.endpoint.timeout_s) as response:
-                    return json.loads(response.read().decode("utf-8"))
-            except urllib.error.HTTPError as exc:
-                detail = _error_detail(exc)
-                if exc.code == 429 or exc.code >= 500:
-                    last = f"HTTP {exc.code} {detail}".strip()
-                    continue
-                hint = {401: f"check the API key variable {self.endpoint.key_env}", 403: "check the API key",
-                        404: "check sampler.url and the model name"}.get(exc.code, "the request was refused")
-                raise UserError(f"sampler endpoint {url} answered HTTP {exc.code} ({hint}): {detail}") from None
-            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
-                reason = getattr(exc, "reason", exc)
-                last = f"{type(reason).__name__}: {reason}" if isinstance(reason, BaseException) else str(reason)
-                continue
-            except ValueError:
-                raise UserError(f"sampler endpoint {url} did not answer with JSON; is it an OpenAI-compatible "
-                                "endpoint?") from None
-        raise UserError(f"sampler endpoint {self.url} unreachable after {attempts} attempt(s) ({last}); start the "
-                        "server (or set sampler.server_command to let the run start it), or fix sampler.url")
+        headers = {"Authorization": f"Bearer {self.key}"} if self.key else {}
+        return self.http.call(self.url + path, payload, method=method, headers=headers, timeout=timeout)
 
     def served_models(self) -> list[str]:
         body = self._call("GET", "/models", timeout=min(60.0, self.endpoint.timeout_s))
@@ -260,19 +236,6 @@ class OpenAISampler:
 
     def close(self) -> None:
         pass
-
-
-def _error_detail(exc: urllib.error.HTTPError) -> str:
-    try:
-        raw = exc.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-    try:
-        error = json.loads(raw).get("error")
-        message = error.get("message") if isinstance(error, dict) else (error or raw)
-    except (ValueError, AttributeError):
-        message = raw
-    return " ".join(str(message).split())[:300]
 
 
 # --- a server per stage ------------------------------------------------------------------------------

@@ -21,7 +21,6 @@ import hashlib
 import json
 import os
 import re
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -30,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from visplay.errors import UserError
+from visplay.http_json import JsonEndpoint
 from visplay.io import write_json_atomic
 
 DEFAULT_KEY_ENV = "VISPLAY_JUDGE_API_KEY"
@@ -201,7 +201,11 @@ class JudgeClient:
         self.basic_auth = base64.b64encode(credentials.encode("utf-8")).decode("ascii") if credentials else None
         self.cache_dir = Path(config.cache_dir) if config.cache_dir else default_cache_dir()
         self.key = os.environ.get(config.key_env) if config.key_env else None
-        self.requests_sent = 0
+        self.http = JsonEndpoint(
+            f"judge at {self.url}", retries=config.retries, backoff_s=config.backoff_s, timeout_s=config.timeout_s,
+            hints={401: f"check the API key variable {config.key_env}", 403: "check the API key",
+                   404: "check --judge-url and --judge-model"},
+            down_hint="start it or fix --judge-url, or score by rules only with --judge never")
         self.cache_hits = 0
 
     @property
@@ -226,45 +230,19 @@ class JudgeClient:
         write_json_atomic(path, {"model": self.config.model, "messages": messages, "reply": reply})
         return reply
 
+    @property
+    def requests_sent(self) -> int:
+        return self.http.requests_sent
+
     def _post(self, messages: list[dict]) -> str:
-        payload = json.dumps({"model": self.config.model, "messages": messages, "temperature": 0.0,
-                              "max_tokens": self.config.max_tokens}).encode("utf-8")
-        headers = {"Content-Type": "application/json"}
+        payload = {"model": self.config.model, "messages": messages, "temperature": 0.0,
+                   "max_tokens": self.config.max_tokens}
+        headers = {}
         if self.key:
             headers["Authorization"] = f"Bearer {self.key}"
         elif self.basic_auth:
             headers["Authorization"] = f"Basic {self.basic_auth}"
-        attempts = max(1, self.config.retries + 1)
-        last = ""
-        for attempt in range(attempts):
-            if attempt:
-                time.sleep(min(30.0, self.config.backoff_s * 2 ** (attempt - 1)))
-            request = urllib.request.Request(self.url, data=payload, headers=headers, method="POST")
-            try:
-                self.requests_sent += 1
-                with urllib.request.urlopen(request, timeout=self.config.timeout_s) as response:
-                    body = json.loads(response.read().decode("utf-8"))
-                return _reply_text(body, self.url)
-            except urllib.error.HTTPError as exc:
-                detail = exc.read().decode("utf-8", "replace")[:200].replace("\n", " ")
-                if exc.code == 429 or exc.code >= 500:
-                    last = f"HTTP {exc.code} {detail}".strip()
-                    continue
-                hint = {401: "check the API key variable " + self.config.key_env, 403: "check the API key",
-                        404: "check --judge-url and --judge-model"}.get(exc.code, "the request was refused")
-                raise UserError(f"judge at {self.url} answered HTTP {exc.code} ({hint}): {detail}") from None
-            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
-                reason = getattr(exc, "reason", exc)
-                last = f"{reason.__class__.__name__}: {reason}" if isinstance(reason, BaseException) else str(reason)
-                continue
-            except ValueError:
-                raise UserError(
-                    f"judge at {self.url} did not answer with JSON; is it an OpenAI-compatible chat endpoint?"
-                ) from None
-        raise UserError(
-            f"judge at {self.url} unreachable after {attempts} attempt(s) ({last}); start it or fix --judge-url, "
-            "or score by rules only with --judge never"
-        )
+        return _reply_text(self.http.call(self.url, payload, headers=headers), self.url)
 
     def map(self, conversations: list[list[dict]]) -> list[str]:
         """Replies for many conversations, ``workers`` requests at a time, in order."""
