@@ -12,7 +12,7 @@ Pieces:
   (no default system prompt: every token counts at this size);
 - an image processor whose pixel bounds map a 112x112 image to 8x8 patches = 16 merged tokens, normalised
   so the toy world's background (245, 245, 245) becomes exactly 0 (with CLIP's mean/std the background is
-  a large constant input that swamps the vision tower; see TOY-WORLD-PROBE.md);
+  a large constant input that swamps the vision tower; see docs/toy_base_model.md, "A first probe");
 - a model config small enough to train on 2 CPU cores (about 1.4 M parameters for the default size).
 """
 
@@ -126,7 +126,7 @@ def train_tokenizer(vocab_size: int = 1024, extra_text: list[str] | tuple[str, .
 
 @dataclass(frozen=True)
 class TinySize:
-    """Model widths. ``S`` is the size TOY-WORLD-PROBE.md measured at 0.3-0.4 s per step (batch 32) on 2 cores."""
+    """Model widths. ``S`` trains at 0.3-0.4 s per step (batch 32) on 2 CPU cores (docs/toy_base_model.md)."""
 
     text_hidden: int = 128
     text_layers: int = 4
