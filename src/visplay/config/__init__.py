@@ -9,26 +9,26 @@
 
 from visplay.config.grpo import GRPOSettings
 from visplay.config.load import (
-                                 DEPRECATED,
-                                 REQUIRED,
-                                 load_evolve_config,
-                                 preview_evolve_config,
-                                 rename_deprecated,
-                                 tiny_preset,
+    DEPRECATED,
+    REQUIRED,
+    load_evolve_config,
+    preview_evolve_config,
+    rename_deprecated,
+    tiny_preset,
 )
 from visplay.config.render import describe_values, to_dict, to_yaml
 from visplay.config.schema import (
-                                 CurationConfig,
-                                 DataConfig,
-                                 EvalBenchmark,
-                                 EvalConfig,
-                                 EvolveConfig,
-                                 ModelConfig,
-                                 QuestionerConfig,
-                                 ReasonerConfig,
-                                 RewardConfig,
-                                 SamplerConfig,
-                                 Sampling,
+    CurationConfig,
+    DataConfig,
+    EvalBenchmark,
+    EvalConfig,
+    EvolveConfig,
+    ModelConfig,
+    QuestionerConfig,
+    ReasonerConfig,
+    RewardConfig,
+    SamplerConfig,
+    Sampling,
 )
 
 __all__ = ["CurationConfig", "DataConfig", "DEPRECATED", "EvalBenchmark", "EvalConfig", "EvolveConfig",

@@ -54,6 +54,11 @@ class SampleRequest:
     messages: list[dict]
     images: list[Image.Image] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        # Checked once here, for every backend: a mismatch would silently shift images between parts.
+        if count_image_parts(self.messages) != len(self.images):
+            raise ValueError(f"request has {count_image_parts(self.messages)} image parts but {len(self.images)} images")
+
 
 def request_seed(seed: int, index: int) -> int:
     """The seed of request ``index`` of a call seeded ``seed``, for backends that seed each request (vLLM,
@@ -147,10 +152,6 @@ class HFSampler:
         self.max_pixels = int(get("longest_edge", None) or 12845056)
 
     def _prompt(self, request: SampleRequest) -> tuple[str, list[Image.Image]]:
-        if count_image_parts(request.messages) != len(request.images):
-            raise ValueError(
-                f"request has {count_image_parts(request.messages)} image parts but {len(request.images)} images"
-            )
         text = self.loaded.processor.apply_chat_template(request.messages, add_generation_prompt=True, tokenize=False)
         images = [fit_pixels(to_rgb(img), self.min_side, self.max_pixels) for img in request.images]
         return text, images

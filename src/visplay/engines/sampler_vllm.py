@@ -166,7 +166,6 @@ class VLLMSampler:
         from vllm import SamplingParams
 
         from visplay.engines.images import to_rgb
-        from visplay.engines.messages import count_image_parts
         from visplay.engines.sampler import request_seed
 
         if n < 1:
@@ -177,9 +176,6 @@ class VLLMSampler:
         prompts, params = [], []
         for i in mine:
             request = requests[i]
-            if count_image_parts(request.messages) != len(request.images):
-                raise ValueError(f"request has {count_image_parts(request.messages)} image parts but "
-                                 f"{len(request.images)} images")
             text = self.processor.apply_chat_template(request.messages, add_generation_prompt=True, tokenize=False)
             prompts.append(vllm_prompt(text, [to_rgb(img) for img in request.images]))
             params.append(SamplingParams(**sampling_kwargs(n, temperature, top_p, top_k, repetition_penalty,

@@ -1,14 +1,14 @@
 """Curation stage: Q_i writes candidate questions for an image pool, R_{i-1} votes, the band filter keeps
 the informative ones. Every candidate, kept or dropped with its reason, goes to questions.parquet.
 
-questions.parquet columns (docs/run_folder.md): image_id, image (HF image struct: {bytes, path}; the path for folder sources, else PNG bytes), raw,
-question, qtype, questioner_answer, votes (extracted answers, null = no box), silver_answer, confidence,
-kept, reason; plus oracle_answer when an ``annotate`` hook is given (the toy world; analysis only, written
-after filtering and never read by training).
+questions.parquet columns (docs/run_folder.md): image_id, image (HF image struct: {bytes, path}; the path
+for folder sources, else PNG bytes), raw, question, qtype, questioner_answer, votes (extracted answers,
+null = no box), silver_answer, confidence, kept, reason; plus oracle_answer when an ``annotate`` hook is
+given (the toy world; analysis only, written after filtering and never read by training).
 
-Sampling: the questions use ``curation.question_*`` (authors: temperature 1.0, top_p 0.95), the votes the
-frozen reasoner's ``questioner.answer_*`` settings with the reasoner prompt (authors: m = 9, temperature
-1.0, top_p 1.0, top_k 40). Departure: a reply without ``<question>`` is dropped as ``unparsed``; the
+Sampling: the questions use ``curation.question_sampling`` (authors: temperature 1.0, top_p 0.95), the
+votes ``curation.vote_sampling`` with the reasoner prompt (authors: m = 9, temperature 1.0, top_p 1.0,
+top_k 40). Departure: a reply without ``<question>`` is dropped as ``unparsed``; the
 authors' script sends the whole raw reply to the voters as if it were the question.
 """
 
