@@ -192,7 +192,10 @@ def evolve(cfg: EvolveConfig, out: str | Path, resume: bool = False, hooks: Hook
     else:
         # Rank 0 alone checks the inputs and prepares the folder (a rank checking after rank 0 wrote
         # config.yaml would find "a run already there"); its verdict, or its error, reaches every rank.
-        ranks.on_main(lambda: [start()] and None)  # nothing to hand over: the image source stays on rank 0
+        def start_on_main() -> None:
+            start()  # nothing to hand over: the image source stays on rank 0, the others open their own
+
+        ranks.on_main(start_on_main)
         images = open_image_source(cfg.data.images, cfg.data.image_column)
     run = RunFolder(out, writer=ranks.is_main)
     base = Path(cfg.model.path)

@@ -13,6 +13,7 @@ import os
 import sys
 
 from visplay import __version__
+from visplay.distributed import is_main_process
 from visplay.errors import UserError
 
 # Order is the order shown in --help.
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     # In a multi-process run every rank meets the same error; rank 0 alone says it.
-    say = os.environ.get("RANK", "0") == "0"
+    say = is_main_process()
     try:
         return int(args.handler(args) or 0)
     except UserError as exc:

@@ -56,11 +56,15 @@ class ImageSource(Sequence[ImageItem]):
         self._fetch = fetch
         self.description = description
         self.image_root = image_root
-        self.skipped: list[str] = []
-        self._skipped_set: set[str] = set()
+        self._skipped: dict[str, None] = {}  # ids in the order they failed (a dict: ordered, fast lookup)
 
     def __len__(self) -> int:
         return len(self._ids)
+
+    @property
+    def skipped(self) -> list[str]:
+        """The ids of the images that failed to decode so far, in the order they failed."""
+        return list(self._skipped)
 
     def __getitem__(self, index):  # type: ignore[override]
         if isinstance(index, slice):
@@ -69,16 +73,15 @@ class ImageSource(Sequence[ImageItem]):
         return ImageItem(image_id, lambda: decode_image(self._fetch(index)))
 
     def _skip(self, item: ImageItem, exc: ValueError) -> None:
-        if item.image_id not in self._skipped_set:
-            self._skipped_set.add(item.image_id)
-            self.skipped.append(item.image_id)
+        if item.image_id not in self._skipped:
+            self._skipped[item.image_id] = None
             log.warning("skipping image %s: %s", item.image_id, exc)
 
     def load_images(self, items: Sequence[ImageItem]) -> list[tuple[ImageItem, Image.Image]]:
         """Decode ``items``, skipping (and recording, once) unreadable ones."""
         out = []
         for item in items:
-            if item.image_id in self._skipped_set:
+            if item.image_id in self._skipped:
                 continue
             try:
                 out.append((item, item.load()))
@@ -98,7 +101,7 @@ class ImageSource(Sequence[ImageItem]):
         failed: list[tuple[ImageItem, ValueError]] = []
         for index in range(len(self)):
             item = self[index]
-            if item.image_id in self._skipped_set:
+            if item.image_id in self._skipped:
                 continue
             try:
                 item.load()
