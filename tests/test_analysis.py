@@ -184,8 +184,8 @@ def test_study_arms_end_to_end(tmp_path, capsys):
     tiny = [f"questioner.grpo={grpo}", f"reasoner.grpo={grpo}", "questioner.votes=4", "curation.votes=4",
             "curation.images=8", "curation.samples_per_image=3", "curation.min_kept=1",
             "curation.on_too_few=continue", "curation.band=[0.0,1.0]"]
-    study = run_study(tmp_path / "study", parse_arms("paper,oracle-labels,no-training"), [0], iterations=1,
-                      overrides=tiny, log=lambda m: None, n_images=16, benchmark_items=30)
+    study = run_study(tmp_path / "study", parse_arms("paper,oracle-labels,oracle-rlvr,no-training"), [0],
+                      iterations=1, overrides=tiny, log=lambda m: None, n_images=16, benchmark_items=30)
     arms = {a["name"]: a for a in study["arms"]}
     # no-training copies the models: its accuracy change is 0 by construction (a check of the harness).
     assert arms["no-training"]["iterations"][1]["delta"][0] == 0.0
@@ -204,14 +204,29 @@ def test_study_arms_end_to_end(tmp_path, capsys):
     paper_grpo = json.loads((root / "paper" / "seed_0" / "iter_01" / "reasoner" / "visplay_grpo.json").read_text())
     assert paper_grpo["examples"] == sum(r["kept"] for r in pq.read_table(
         root / "paper" / "seed_0" / "iter_01" / "questions.parquet").to_pylist())
+    # oracle-rlvr: no questioner stage, the world's questions about the pool's images with true answers, all
+    # kept; the reasoner trained on them.
+    from visplay.world.images import scene_of_image
+    from visplay.world.oracle import oracle_answer
+
+    rlvr_run = root / "oracle-rlvr" / "seed_0"
+    rows = pq.read_table(rlvr_run / "iter_01" / "questions.parquet").to_pylist()
+    assert len(rows) == 8 * 3 and all(r["kept"] for r in rows)
+    for r in rows:
+        truth = oracle_answer(r["question"], scene_of_image(r["image_id"], 0))
+        assert truth.valid and r["silver_answer"] == r["oracle_answer"] == truth.answer
+    assert len({r["question"] for r in rows}) > 8  # several different questions per image
+    state = json.loads((rlvr_run / "state.json").read_text())
+    assert state["iterations"]["1"]["questioner"]["carried_over"] is True
+    assert json.loads((rlvr_run / "iter_01" / "reasoner" / "visplay_grpo.json").read_text())["examples"] == 24
     # The audit of a run folder, as a command.
     audit = audit_run(root / "paper" / "seed_0")
     assert set(audit) == {1} and audit[1]["all"]["n"] > 0
     assert main(["audit", str(root / "paper" / "seed_0")]) == 0
     assert "silver-label audit" in capsys.readouterr().out
     # A rerun resumes: nothing is retrained, the same table comes back.
-    again = run_study(tmp_path / "study", parse_arms("paper,oracle-labels,no-training"), [0], iterations=1,
-                      overrides=tiny, log=lambda m: None, n_images=16, benchmark_items=30)
+    again = run_study(tmp_path / "study", parse_arms("paper,oracle-labels,oracle-rlvr,no-training"), [0],
+                      iterations=1, overrides=tiny, log=lambda m: None, n_images=16, benchmark_items=30)
     def without_times(arms):
         return [{k: v for k, v in arm.items() if k != "seconds"} for arm in arms]
 
@@ -239,14 +254,38 @@ def _code_words(path: Path) -> list[str]:
     return words
 
 
-def test_oracle_is_read_only_by_the_oracle_labels_arm_and_analysis():
-    """No module on the training path (stages' training code, engines, selfplay) mentions the oracle; the one
-    training-time reader is read_kept's labels='oracle' branch (the oracle-labels arm)."""
+def test_oracle_is_read_only_by_the_oracle_arms_and_analysis():
+    """No module on the training path (stages' training code, engines, selfplay) mentions the oracle. The
+    oracle reaches training in two places only: read_kept's labels='oracle' branch (the oracle-labels arm),
+    and the world_questions hook (the oracle-rlvr arm), which evolve calls only under
+    curation.source == 'world-oracle'."""
+    import ast
+
     src = Path(__file__).resolve().parents[1] / "src" / "visplay"
     training_path = [src / "stages" / "questioner.py", src / "stages" / "reasoner.py", *(src / "engines").glob("*.py"),
                      *(src / "selfplay").glob("*.py"), src / "data" / "images.py"]
     for path in training_path:
         assert not [w for w in _code_words(path) if "oracle" in w.lower()], path
+        assert "world_questions" not in _code_words(path), path
     curation = (src / "stages" / "curation.py").read_text()
     reads = [line for line in curation.splitlines() if "oracle_answer" in line and "read_table" in line]
     assert len(reads) == 1 and "columns + [\"oracle_answer\"]" in reads[0]
+
+    # Every use of hooks.world_questions in evolve sits under an `if` that tests for "world-oracle".
+    tree = ast.parse((src / "evolve.py").read_text())
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    uses = [n for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr == "world_questions"
+            and isinstance(n.value, ast.Name) and n.value.id == "hooks"]
+    assert len(uses) >= 2  # the missing-hook check and the stage call
+    for use in uses:
+        node, guarded = use, False
+        while node in parents:
+            node = parents[node]
+            if isinstance(node, ast.If) and "world-oracle" in ast.unparse(node.test):
+                guarded = True
+                break
+        assert guarded, f"evolve.py line {use.lineno}: hooks.world_questions used outside curation.source checks"
+    # Only the oracle-rlvr arm sets the source.
+    from visplay.analysis.study import ARMS
+
+    assert [a.name for a in ARMS.values() if "curation.source=world-oracle" in a.overrides] == ["oracle-rlvr"]

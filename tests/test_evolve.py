@@ -210,3 +210,16 @@ def test_image_source_carries_pixels_only(world):
     assert set(item.__dataclass_fields__) == {"image_id", "_loader"}
     assert isinstance(item.load(), Image.Image)
     assert sorted(p.suffix for p in (world / "images").iterdir()) == [".png"] * 24  # no labels beside the pixels
+
+
+def test_world_oracle_source_needs_the_toy_worlds_hook(world, tmp_path):
+    """curation.source=world-oracle (the oracle-rlvr arm) on a run without the toy world's hooks is refused
+    before anything is written."""
+    from visplay.config import load_evolve_config
+    from visplay.errors import UserError
+    from visplay.evolve import evolve
+
+    cfg = load_evolve_config(None, ["curation.source=world-oracle"], base=_config(world, tmp_path / "run"))
+    with pytest.raises(UserError, match="world-oracle needs the toy world"):
+        evolve(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists()

@@ -65,7 +65,9 @@ def demo_config(out: Path, paths: dict, iterations: int, seed: int, overrides: l
 
 def toy_hooks(run: RunFolder, image_seed: int, cfg: EvolveConfig) -> Hooks:
     """The oracle's answers for questions.parquet, and after each iteration the toy accuracy (the config's
-    ``toy`` benchmark) with the oracle's view of the curated questions."""
+    ``toy`` benchmark) with the oracle's view of the curated questions; for the oracle-rlvr arm, the world's
+    own questions about an image with their true answers."""
+    from visplay.world.examples import generate_question
     from visplay.world.images import scene_of_image
     from visplay.world.oracle import oracle_answer
 
@@ -73,12 +75,17 @@ def toy_hooks(run: RunFolder, image_seed: int, cfg: EvolveConfig) -> Hooks:
         result = oracle_answer(question, scene_of_image(image_id, image_seed))
         return result.answer if result.valid else None
 
+    def world_questions(image_id: str, n: int, rng) -> list[tuple[str, str, str]]:
+        scene = scene_of_image(image_id, image_seed)
+        return [(ex.question, ex.qtype, ex.answer) for ex in (generate_question(rng, scene) for _ in range(n))]
+
     def evaluate(iteration: int, reasoner_dir: Path, eval_dir: Path) -> dict:
         metrics = evaluate_toy(cfg, reasoner_dir, eval_dir)
         metrics.update(questions_oracle_accuracy(run.questions_path(iteration)))
         return metrics
 
-    return Hooks(annotate=annotate, evaluate=evaluate)
+    # world_questions is called only under curation.source=world-oracle (the oracle-rlvr arm).
+    return Hooks(annotate=annotate, evaluate=evaluate, world_questions=world_questions)
 
 
 def evaluate_toy(cfg: EvolveConfig, model_dir: Path, out_dir: Path) -> dict:

@@ -36,6 +36,7 @@ from visplay.runread import read_config, relocate
 from visplay.stages.curation import Annotate, explain_too_few, pool_size_warning, read_kept, run_curation_stage
 from visplay.stages.questioner import run_questioner_stage
 from visplay.stages.reasoner import run_reasoner_stage
+from visplay.stages.world_questions import WorldQuestions, run_world_questions_stage
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,8 @@ class Hooks:
     """Optional analysis hooks; none of them feeds training."""
 
     annotate: Annotate | None = None  # oracle answers for the questions.parquet analysis column (toy world)
+    # The oracle-rlvr arm's questions (curation.source=world-oracle): the one hook that feeds training.
+    world_questions: WorldQuestions | None = None
     evaluate: Evaluate | None = None  # benchmark scoring after each iteration
 
 
@@ -177,6 +180,9 @@ def evolve(cfg: EvolveConfig, out: str | Path, resume: bool = False, hooks: Hook
     if cfg.reasoner.labels == "oracle" and hooks.annotate is None:
         raise UserError("reasoner.labels=oracle needs the toy world's oracle (the oracle-labels arm of visplay "
                         "study / visplay demo); a run on your own images has no true answers")
+    if cfg.curation.source == "world-oracle" and hooks.world_questions is None:
+        raise UserError("curation.source=world-oracle needs the toy world's question generator and oracle (the "
+                        "oracle-rlvr arm of visplay study / visplay demo); a run on your own images has none")
     ranks = distributed.current()
 
     def start() -> ImageSource:
@@ -213,9 +219,13 @@ def evolve(cfg: EvolveConfig, out: str | Path, resume: bool = False, hooks: Hook
             _run_stage(run, ranks, iteration, "questioner", alone=True,
                        work=lambda: _copy_checkpoint(q_prev, run.questioner_dir(iteration)) or {"carried_over": True})
 
-        _run_stage(run, ranks, iteration, "curation",
-                   lambda: run_curation_stage(cfg, run, iteration, run.questioner_dir(iteration), r_prev, images,
-                                              annotate=hooks.annotate))
+        if cfg.curation.source == "world-oracle":
+            _run_stage(run, ranks, iteration, "curation", alone=True,
+                       work=lambda: run_world_questions_stage(cfg, run, iteration, images, hooks.world_questions))
+        else:
+            _run_stage(run, ranks, iteration, "curation",
+                       lambda: run_curation_stage(cfg, run, iteration, run.questioner_dir(iteration), r_prev, images,
+                                                  annotate=hooks.annotate))
         curation = run.stage_info(iteration, "curation") or {}
         row.update(kept=curation.get("kept"), candidates=curation.get("candidates"),
                    validity=curation.get("validity"), mean_confidence=curation.get("mean_confidence"))

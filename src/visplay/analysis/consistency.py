@@ -19,6 +19,8 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from visplay.selfplay.balance import ANSWER_KINDS, answer_kind  # noqa: F401  (re-exported: audit, tests)
+
 # Confidence bins: the paper's band [0.25, 0.75] is exactly the middle two.
 BINS = ("[0, .25)", "[.25, .5)", "[.5, .75]", "(.75, 1)", "1")
 
@@ -88,6 +90,8 @@ def headroom_summary(items: Sequence[ItemDiagnosis]) -> dict:
     >>> s = headroom_summary(items)
     >>> s["n"], s["greedy"], s["majority"], round(s["sample_mean"], 4), s["headroom"]
     (4, 0.5, 0.5, 0.5833, 0.0)
+    >>> s["pass_at_m"], s["pass_minus_greedy"]   # any of the M samples right: all four items
+    (1.0, 0.5)
     >>> s["bins"]["[.5, .75]"], s["bins"]["1"]
     ({'n': 2, 'share': 0.5, 'majority_accuracy': 0.5}, {'n': 1, 'share': 0.25, 'majority_accuracy': 1.0})
     """
@@ -97,6 +101,9 @@ def headroom_summary(items: Sequence[ItemDiagnosis]) -> dict:
     greedy = _mean(i.greedy for i in items)
     sample_mean = _mean(_mean(i.samples) or 0.0 for i in items)
     majority = _mean(i.majority for i in items)
+    # pass@M: the share of items where at least one sample is right (full credit). What RL with a true
+    # reward can at best teach is bounded by it: an item no sample answers gives every rollout reward 0.
+    pass_at_m = _mean(float(any(v >= 1.0 for v in i.samples)) for i in items)
     bins = {}
     for label in BINS:
         members = [i for i in items if confidence_bin(i.confidence) == label]
@@ -106,6 +113,8 @@ def headroom_summary(items: Sequence[ItemDiagnosis]) -> dict:
         "n": n, "greedy": greedy, "sample_mean": sample_mean, "majority": majority,
         "headroom": majority - greedy,  # what majority-vote training can at best teach greedy decoding
         "majority_minus_sample": majority - sample_mean,
+        "pass_at_m": pass_at_m,
+        "pass_minus_greedy": pass_at_m - greedy,  # the headroom of RL with true rewards
         "mean_confidence": _mean(i.confidence for i in items),
         "bins": bins,
     }
@@ -123,29 +132,6 @@ def diagnose_summary(items: Sequence[ItemDiagnosis]) -> dict:
 # --------------------------------------------------------------------------------------------------
 # audit: silver labels against the oracle
 # --------------------------------------------------------------------------------------------------
-
-ANSWER_KINDS = ("yes/no", "number", "word")
-
-
-def answer_kind(answer: str | None) -> str | None:
-    """yes/no, number or word (anything else that is not empty); None for a missing answer.
-
-    >>> [answer_kind(a) for a in ("Yes", "no", "3", "-2.5", "\\\\frac{1}{2}", "red", "top left", None, " ")]
-    ['yes/no', 'yes/no', 'number', 'number', 'number', 'word', 'word', None, None]
-    """
-    if answer is None or not answer.strip():
-        return None
-    from visplay.selfplay.answers import answer_key
-
-    key = answer_key(answer)
-    if key is None:
-        return None
-    if key.startswith("y:"):
-        return "yes/no"
-    if key.startswith("n:"):
-        return "number"
-    return "word"
-
 
 @dataclass
 class AuditCounts:

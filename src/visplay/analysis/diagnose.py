@@ -5,8 +5,9 @@ greedily and M times by sampling at temperature T. Each answer is extracted and 
 own rules (the code ``visplay eval`` uses); the M sampled answers are merged by the reward's
 ``majority_vote``, giving the majority answer and its confidence c. The numbers
 (:func:`visplay.analysis.consistency.diagnose_summary`): greedy accuracy, mean single-sample accuracy,
-majority-of-M accuracy, headroom (majority minus greedy), and the majority's accuracy per confidence bin,
-overall and per category.
+majority-of-M accuracy, pass@M (any of the M samples right: what RL with a true reward can reach at
+best), headroom (majority minus greedy: what majority-vote RL can reach at best), and the majority's
+accuracy per confidence bin, overall and per category.
 
 Generation is batched (one sampler call per chunk of items and setting) and resumable: every response is
 appended to ``greedy/responses.jsonl`` or ``samples.jsonl`` as it is produced and reused when the model
@@ -191,7 +192,8 @@ def format_diagnose(result: dict) -> str:
     """The printed table: a row per category (and overall); accuracies in %, bins as acc% (share%)."""
     votes = result["settings"]["votes"]
     temperature = result["settings"]["temperature"]
-    header = ["", "n", "greedy", f"T={temperature:g} sample", f"maj@{votes}", "headroom", "maj-sample"]
+    header = ["", "n", "greedy", f"T={temperature:g} sample", f"maj@{votes}", f"pass@{votes}", "headroom",
+              "maj-sample", "pass-greedy"]
     header += [f"c {b}" for b in result["bins"]]
     rows = [header]
     entries = [("overall", result["overall"])] + sorted(result["categories"].items())
@@ -199,7 +201,8 @@ def format_diagnose(result: dict) -> str:
         if not s.get("n"):
             continue
         cells = [name, str(s["n"]), _pct(s["greedy"]), _pct(s["sample_mean"]), _pct(s["majority"]),
-                 _signed(s["headroom"]), _signed(s["majority_minus_sample"])]
+                 _pct(s.get("pass_at_m")), _signed(s["headroom"]), _signed(s["majority_minus_sample"]),
+                 _signed(s.get("pass_minus_greedy"))]
         for b in result["bins"]:
             bin_ = s["bins"][b]
             cells.append("-" if not bin_["n"] else f"{_pct(bin_['majority_accuracy'])} ({100 * bin_['share']:.0f}%)")

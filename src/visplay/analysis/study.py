@@ -6,6 +6,9 @@ An arm is a named list of ``--set`` overrides on the demo's config, so a new var
 - ``oracle-labels``: same questioner and curation, but the reasoner trains on the oracle's answers for the
   kept questions the oracle can answer (GRPO with true labels: the upper bound of the labels). The only arm
   where the oracle touches training (``reasoner.labels: oracle``; its config.yaml says so in words);
+- ``oracle-rlvr``: questioner and curation skipped; the reasoner trains with GRPO on the toy world's own
+  questions about the iteration's pool images, rewarded by the oracle (``curation.source: world-oracle``):
+  the ceiling of any label-free loop, and with oracle-labels the only arm where the oracle touches training;
 - ``no-band``: every answered question is kept (``curation.band: [0, 1]``);
 - ``no-diversity``: lambda = 0;
 - ``frozen-questioner``: the questioner stage is skipped (Q_0 writes every iteration's questions);
@@ -45,6 +48,9 @@ ARMS = {arm.name: arm for arm in (
     Arm("paper", (), "the loop as configured (the default)"),
     Arm("oracle-labels", ("reasoner.labels=oracle",),
         "the reasoner trains on the oracle's answers to the kept questions (labels' upper bound)"),
+    Arm("oracle-rlvr", ("questioner.train=false", "curation.source=world-oracle"),
+        "the reasoner alone trains on the world's own questions about the training images with the oracle's "
+        "answers (the RL ceiling)"),
     Arm("no-band", ("curation.band=[0.0, 1.0]",), "every answered question kept"),
     Arm("no-diversity", ("reward.diversity_lambda=0",), "no diversity penalty (lambda = 0)"),
     Arm("frozen-questioner", ("questioner.train=false",), "questioner stage skipped: Q_0 asks every iteration"),

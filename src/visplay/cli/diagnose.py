@@ -17,8 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="greedy vs sampled vs majority-of-M accuracy and calibration: is there anything for self-play to teach?",
         description="Answers every item of a labeled benchmark greedily and M times by sampling, scores all of them "
         "with the benchmark's rules, and prints greedy accuracy, mean single-sample accuracy, majority-of-M "
-        "accuracy, headroom (majority minus greedy: what majority-vote training can at best teach greedy "
-        "decoding) and the majority's accuracy per confidence bin (share of items in brackets), overall and per "
+        "accuracy, pass@M (any of the M samples right), headroom (majority minus greedy: what majority-vote "
+        "training can at best teach greedy decoding), pass-greedy (what RL with a true reward can at best teach) and the majority's accuracy per confidence bin (share of items in brackets), overall and per "
         "category. Writes OUT/diagnose.json; an interrupted run resumes from its saved responses.",
     )
     p.add_argument("--model", type=Path, required=True, help="model folder (Hugging Face checkpoint)")
@@ -65,5 +65,6 @@ def run(args: argparse.Namespace) -> int:
           f"(accuracy %; confidence bins: majority accuracy % (share of items))")
     print(format_diagnose(result))
     print(f"\nheadroom = majority minus greedy: what majority-vote training can at best teach greedy decoding.\n"
+          f"pass-greedy = pass@{settings.votes} minus greedy: what RL with a true reward can at best teach it.\n"
           f"written to {out / 'diagnose.json'}")
     return 0

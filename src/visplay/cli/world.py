@@ -28,6 +28,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bench.add_argument("--out", required=True, type=Path, help="parquet file to write")
     bench.add_argument("--n", type=int, default=None, help="number of questions (default 840, 140 per family)")
     bench.add_argument("--seed", type=int, default=0, help="benchmark seed (default 0)")
+    bench.add_argument("--questions", choices=("balanced", "images"), default="balanced",
+                       help="balanced (default): the held-out benchmark, answers uniform per question; images: the "
+                       "in-distribution check, the world's question generator on scenes drawn like the unlabeled "
+                       "images (answers follow the scene, as the loop's questions do)")
     bench.set_defaults(handler=_benchmark)
 
     base = world.add_parser("base", help="write the warm-started tiny base VLM (the shipped one, or --rebuild)",
@@ -113,7 +117,7 @@ def _benchmark(args: argparse.Namespace) -> int:
     if args.out.is_dir():
         raise UserError(f"--out must be a file path, and {args.out} is a folder")
     check_output_file(args.out, overwrite=True)  # the benchmark is the same for the same arguments
-    rows = write_benchmark(args.out, n=n, seed=args.seed)
+    rows = write_benchmark(args.out, n=n, seed=args.seed, questions=args.questions)
     mix = ", ".join(f"{family} {count}" for family, count in family_counts(rows).items())
     print(f"wrote {len(rows)} questions to {args.out} ({mix})")
     print(f"  {blind_baseline(rows)}")

@@ -149,6 +149,11 @@ class CurationConfig(Section):
                                     "(paper 0.25-0.75; authors' code 0.3-0.8)")
     drop_none_answers: Bool = Field(False, description="also drop candidates whose silver answer is the string 'None' "
                                     "(authors' code)")
+    source: Literal["questioner", "world-oracle"] = Field(
+        "questioner", description="who writes the reasoner's questions: questioner = Q_i, voted on by R_{i-1} (the "
+        "method); world-oracle = the toy world's own question generator about the pool's images, answered by the "
+        "oracle, every question kept (the oracle-rlvr study arm: the RL ceiling with true rewards, NOT "
+        "self-evolution; toy world only)")
     pool: Literal["fresh", "fixed"] = Field(
         "fresh", description="curation images per iteration: fresh = a new seeded draw each iteration; fixed = the "
         "source's first `images` images every iteration (authors' code)")
@@ -178,8 +183,13 @@ class ReasonerConfig(Section):
     labels: Literal["silver", "oracle"] = Field(
         "silver", description="answers the reasoner trains on: silver = the majority vote (the method); oracle = the "
         "toy world's true answers for the kept questions it can answer. oracle is the oracle-labels study arm, an "
-        "upper bound and NOT self-evolution: the only setting under which the oracle touches training (toy world "
-        "only)")
+        "upper bound and NOT self-evolution: with curation.source=world-oracle, the only settings under which the "
+        "oracle touches training (toy world only)")
+    balance_answers: Bool = Field(
+        False, description="draw the stage's prompts so that, within each answer kind (yes/no, number, word), every "
+        "silver answer value is equally likely (departure: the paper trains on the kept questions as they come; "
+        "questions about images answer 'yes' or '1' far more often than a balanced benchmark does, and GRPO learns "
+        "that prior); label-free")
 
 
 class EvalBenchmark(Section):

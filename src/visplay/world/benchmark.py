@@ -29,10 +29,11 @@ import pyarrow.parquet as pq
 
 from visplay.data.codec import png_bytes
 from visplay.io import atomic_path
-from visplay.world.examples import answer_space, sample_example
+from visplay.world.examples import answer_space, generate_question, sample_example
 from visplay.world.grammar import FAMILIES, family_of
 from visplay.world.oracle import parse_question
 from visplay.world.render import render
+from visplay.world.scenes import sample_scene
 
 DEFAULT_SIZE = 840  # 140 per family
 COLUMNS = ("id", "question", "answer", "image", "family", "qtype", "scene")
@@ -49,19 +50,44 @@ _SCHEMA = pa.schema(
 )
 
 
-def build_benchmark(n: int = DEFAULT_SIZE, seed: int = 0) -> list[dict]:
-    """The benchmark rows: families in turn (balanced to within one), answers balanced per question string.
+QUESTION_MIXES = ("balanced", "images")
+
+
+def _images_like_example(rng: random.Random, family: str):
+    """A question of ``family`` by the world's own generator on a fresh scene drawn like the unlabeled images
+    (uniform random layouts, training split; answers follow the scene)."""
+    while True:
+        try:
+            return generate_question(rng, sample_scene(rng, split="train"), family)
+        except ValueError:  # e.g. spatial on a one-object scene
+            continue
+
+
+def build_benchmark(n: int = DEFAULT_SIZE, seed: int = 0, questions: str = "balanced") -> list[dict]:
+    """The benchmark rows: families in turn (balanced to within one).
+
+    ``questions="balanced"`` (the benchmark): answers balanced per question string, held-out layouts.
+    ``questions="images"`` (the in-distribution check): the world's question generator on scenes drawn like
+    the unlabeled images, so answers follow the scenes ("yes" to most existence questions, small counts),
+    as the questions a loop asks about those images do; its own seed namespace.
 
     >>> rows = build_benchmark(n=12, seed=0)
     >>> [r["family"] for r in rows[:3]], rows[0]["image"][:4]
     (['counting', 'existence', 'attribute'], b'\\x89PNG')
+    >>> [r["family"] for r in build_benchmark(n=2, questions="images")]
+    ['counting', 'existence']
     """
     if n < 1:
         raise ValueError(f"n must be at least 1, not {n}")
-    rng = random.Random(f"visplay/world/benchmark/{seed}")
+    if questions not in QUESTION_MIXES:
+        raise ValueError(f"questions must be one of {QUESTION_MIXES}, not {questions!r}")
+    namespace = "benchmark" if questions == "balanced" else "benchmark-images"
+    rng = random.Random(f"visplay/world/{namespace}/{seed}")
     rows = []
     for i in range(n):
-        ex = sample_example(rng, family=FAMILIES[i % len(FAMILIES)], split="heldout")
+        family = FAMILIES[i % len(FAMILIES)]
+        ex = sample_example(rng, family=family, split="heldout") if questions == "balanced" else \
+            _images_like_example(rng, family)
         rows.append(
             {
                 "id": f"toy-{i:05d}",
@@ -76,9 +102,10 @@ def build_benchmark(n: int = DEFAULT_SIZE, seed: int = 0) -> list[dict]:
     return rows
 
 
-def write_benchmark(path: str | os.PathLike, n: int = DEFAULT_SIZE, seed: int = 0) -> list[dict]:
+def write_benchmark(path: str | os.PathLike, n: int = DEFAULT_SIZE, seed: int = 0,
+                    questions: str = "balanced") -> list[dict]:
     """Build the benchmark and write it as parquet, atomically; returns the rows. Same args, same bytes."""
-    rows = build_benchmark(n=n, seed=seed)
+    rows = build_benchmark(n=n, seed=seed, questions=questions)
     table = pa.Table.from_pylist(rows, schema=_SCHEMA)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, compression="zstd")

@@ -1,0 +1,71 @@
+"""The oracle-rlvr study arm's questions: the toy world writes and answers them instead of Q_i and R_{i-1}.
+
+With ``curation.source: world-oracle`` this stage replaces curation. It draws the iteration's image pool
+exactly as curation would (same seed and salt), asks the ``world_questions`` hook for
+``curation.samples_per_image`` questions about each image (the toy world's own question generator on
+the image's scene, answered by its oracle) and writes them to questions.parquet with the curation
+columns: every question kept, ``silver_answer`` = ``oracle_answer`` = the true answer, no votes. The
+reasoner stage then trains on them as usual: GRPO with true rewards on fresh questions about the training
+images, the ceiling of any label-free loop on this testbed. Together with ``reasoner.labels: oracle`` it
+is the only place where the oracle reaches training.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Callable
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from visplay import distributed
+from visplay.config import EvolveConfig
+from visplay.data.codec import png_bytes
+from visplay.data.images import ImageSource
+from visplay.errors import UserError
+from visplay.io import atomic_path
+from visplay.runfolder import RunFolder
+from visplay.stages.common import StageTimer, pick_images
+from visplay.stages.curation import SCHEMA
+
+# (image_id, how many, random stream) -> [(question, qtype, true answer)]: the toy world's generator.
+WorldQuestions = Callable[[str, int, random.Random], "list[tuple[str, str, str]]"]
+
+
+def run_world_questions_stage(cfg: EvolveConfig, run: RunFolder, iteration: int, images: ImageSource,
+                              world_questions: WorldQuestions) -> dict:
+    """Write RUN/iter_XX/questions.parquet from the world's questions; return the curation-like summary."""
+    timer = StageTimer()
+    cc = cfg.curation
+    with timer.phase("questions"):
+        count = min(cc.images, len(images))
+        items = [images[i] for i in range(count)] if cc.pool == "fixed" else \
+            pick_images(images, count, cfg.seed, f"curation-{iteration}")
+        pixels = images.load_images(items)
+        if not pixels:
+            raise UserError(f"no readable images in {images.description}: all {len(items)} picked image(s) failed "
+                            "to decode")
+        rows = []
+        for item, image in pixels:
+            rng = random.Random(f"world-questions/{cfg.seed}/{iteration}/{item.image_id}")
+            path = str(images.image_root / item.image_id) if images.image_root is not None else None
+            image_cell = {"bytes": None if path else png_bytes(image), "path": path}
+            for question, qtype, answer in world_questions(item.image_id, cc.samples_per_image, rng):
+                rows.append({"image_id": item.image_id, "image": image_cell, "raw": None, "question": question,
+                             "qtype": qtype, "questioner_answer": None, "votes": None, "silver_answer": answer,
+                             "confidence": None, "kept": True, "reason": ""})
+    table = pa.Table.from_pylist(rows, schema=SCHEMA)
+    table = table.append_column("oracle_answer", pa.array([r["silver_answer"] for r in rows], pa.string()))
+    ranks = distributed.current()
+    if ranks.is_main:
+        with atomic_path(run.questions_path(iteration)) as tmp:
+            pq.write_table(table, tmp)
+    ranks.barrier()
+    summary = {"candidates": len(rows), "kept": len(rows), "validity": 1.0, "mean_confidence": float("nan"),
+               "drop_reasons": {}, "images": len(pixels), "skipped_images": len(images.skipped),
+               "source": "world-oracle", "answers": dict(Counter(r["silver_answer"] for r in rows).most_common(12)),
+               **timer.as_metrics()}
+    run.log_metrics({"stage": f"iter{iteration:02d}/curation", "event": "stage_done", "iteration": iteration,
+                     **summary})
+    return summary
