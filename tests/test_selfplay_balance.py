@@ -34,3 +34,20 @@ def test_balanced_sample_is_seeded_and_balances_a_skewed_pool():
     assert abs(drawn["yes"] + drawn["no"] - 2000) < 250     # yes/no keep their share of the pool (100 of 200)
     assert all(abs(drawn[v] - 667) < 150 for v in ("0", "1", "2"))
     assert balanced_sample([None, None], 5, seed=0) == []
+
+
+def test_groups_balance_each_question_form_on_its_own():
+    """Existence mostly "yes", comparison mostly "no": balancing yes/no together leaves both skewed; balancing
+    per question form makes each form half yes."""
+    from visplay.selfplay.balance import question_form
+
+    questions = ["Is there a red circle?"] * 8 + ["Are there more squares than circles?"] * 8
+    answers = ["yes"] * 7 + ["no"] + ["no"] * 7 + ["yes"]
+    forms = [question_form(q) for q in questions]
+    assert set(forms) == {"is there", "are there"}
+    weights = balance_weights(answers, forms)
+    assert weights[0] == pytest.approx(0.5 / (2 * 7)) and weights[7] == pytest.approx(0.5 / 2)
+    by_kind = balance_weights(answers)  # one yes/no group: 8 yes, 8 no -> nothing changes
+    assert by_kind == pytest.approx([1 / 16] * 16)
+    with pytest.raises(ValueError):
+        balance_weights(answers, forms[:3])

@@ -7,6 +7,7 @@ the code's variant is one setting away (``reward.variant: official``, ``curation
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, model_validator
@@ -186,8 +187,8 @@ class ReasonerConfig(Section):
         "upper bound and NOT self-evolution: with curation.source=world-oracle, the only settings under which the "
         "oracle touches training (toy world only)")
     balance_answers: Bool = Field(
-        False, description="draw the stage's prompts so that, within each answer kind (yes/no, number, word), every "
-        "silver answer value is equally likely (departure: the paper trains on the kept questions as they come; "
+        False, description="draw the stage's prompts so that, within each question form (its opening words: 'is there', "
+        "'how many', ...), every silver answer value is equally likely (departure: the paper trains on the kept questions as they come; "
         "questions about images answer 'yes' or '1' far more often than a balanced benchmark does, and GRPO learns "
         "that prior); label-free")
 
@@ -229,4 +230,6 @@ class EvolveConfig(Section):
                 tracker = missing_tracker(getattr(self, role).grpo.report_to)
                 if tracker is not None:
                     raise fail(f"{role}.grpo.report_to", tracker_advice(tracker))
+                if getattr(self, role).grpo.lora_rank and importlib.util.find_spec("peft") is None:
+                    raise fail(f"{role}.grpo.lora_rank", 'needs peft: pip install -e ".[lora]" (or pip install peft)')
         return self

@@ -13,7 +13,7 @@ from visplay.config import EvolveConfig
 from visplay.data.codec import decode_image
 from visplay.engines.grpo import train_grpo
 from visplay.runfolder import RunFolder
-from visplay.selfplay.balance import balanced_sample
+from visplay.selfplay.balance import balanced_sample, question_form
 from visplay.selfplay.prompts import reasoner_messages
 from visplay.selfplay.rewards import reasoner_rewards
 from visplay.stages.common import StageTimer
@@ -35,7 +35,7 @@ def run_reasoner_stage(cfg: EvolveConfig, run: RunFolder, iteration: int, reason
     balanced = {}
     if cfg.reasoner.balance_answers:
         picks = balanced_sample([row["silver_answer"] for row in kept], cfg.reasoner.grpo.prompts_needed,
-                                seed=cfg.seed * 1000 + iteration)
+                                seed=cfg.seed * 1000 + iteration, groups=[question_form(row["question"]) for row in kept])
         balanced = {"balanced_from": len(kept), "balanced_distinct": len(set(picks))}
         kept = [kept[i] for i in picks]
     with timer.phase("load"):
