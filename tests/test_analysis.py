@@ -114,10 +114,44 @@ def test_arms_and_seeds_parsing():
             parse_arms(bad)
     with pytest.raises(UserError, match="NAME=BASE"):
         parse_arms("", ["x=nonsense a=b"])
+    with pytest.raises(UserError, match="exists already"):
+        parse_arms(None, ["paper=no-band a=b"])
+    with pytest.raises(UserError, match="defined but not named in --arms"):
+        parse_arms("paper", ["hot=paper a=b"])
+    # An arm may build on an earlier --arm.
+    assert parse_arms(None, ["a=no-band x=1", "b=a y=2"])[1].overrides == ("curation.band=[0.0, 1.0]", "x=1", "y=2")
     assert parse_seeds("2,0") == [2, 0]
     for bad in ("a", "1,1", "", "-1"):
         with pytest.raises(UserError):
             parse_seeds(bad)
+
+
+def test_study_command_runs_the_arms_it_names(tmp_path, monkeypatch, capsys):
+    """``--arm`` defines arms that ``--arms`` knows by name; without ``--arms`` only the defined arms run."""
+    import visplay.analysis.study as study
+    from visplay.cli.main import main
+
+    class Ran(Exception):
+        pass
+
+    def fake_run_study(out, arms, seeds, **kw):
+        raise Ran([(a.name, a.overrides) for a in arms])
+
+    monkeypatch.setattr(study, "run_study", fake_run_study)
+    out = ["--seeds", "0", "--out", str(tmp_path / "study")]
+
+    def ran(*argv: str) -> list:
+        with pytest.raises(Ran) as info:
+            main(["study", *argv, *out])
+        return info.value.args[0]
+
+    x = "x=oracle-labels curation.votes=4"
+    assert ran("--arm", x, "--arms", "x") == [("x", ("reasoner.labels=oracle", "curation.votes=4"))]
+    assert [name for name, _ in ran("--arm", x, "--arms", "x,paper")] == ["x", "paper"]
+    assert [name for name, _ in ran("--arm", x)] == ["x"]
+    assert [name for name, _ in ran()] == ["paper", "oracle-labels"]
+    assert main(["study", "--arm", x, "--arms", "paper", *out]) == 2
+    assert "x: defined but not named in --arms" in capsys.readouterr().err
 
 
 # --- end to end ------------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ DEMO_SCRIPT = """
 import json, sys
 from visplay.cli.progress import setup_logging
 from visplay.demo import explain, run_demo
-from visplay.iteration_table import format_table
+from visplay.report.iteration_table import format_table
 setup_logging()
 grpo = ["steps=2", "prompts_per_step=2", "group_size=4"]
 overrides = [f"{role}.grpo.{kv}" for role in ("questioner", "reasoner") for kv in grpo] + [
@@ -171,8 +171,8 @@ def _inject(questions: Path) -> None:
 
 
 def test_report_renders_images_base_rows_and_no_script_in_chromium(demo):
-    from visplay.iteration_table import columns_for, fmt
     from visplay.report import write_report
+    from visplay.report.iteration_table import columns_for, fmt
 
     out, rows = demo["out"], demo["rows"]
     for iteration in (1, 2):

@@ -105,9 +105,9 @@ def test_report_shows_invalid_utf8_as_escapes_not_replacement_chars(tmp_path):
 
 
 def test_report_iterations_table_has_base_row_and_the_terminal_names(tmp_path):
-    from visplay.iteration_table import columns_for
     from visplay.report import iteration_rows, write_report
-    from visplay.report_data import read_eval_summaries
+    from visplay.report.data import read_eval_summaries
+    from visplay.report.iteration_table import columns_for
 
     run = _run_folder(tmp_path / "run")
     base = run.root / "eval" / "base" / "toy"
@@ -144,7 +144,7 @@ def test_report_folds_config_and_raw_json(tmp_path):
 
 
 def test_curves_keep_one_colour_per_stage_kind_and_mark_flat_series():
-    from visplay.report_plots import STAGE_COLOURS, curves_figure
+    from visplay.report.plots import STAGE_COLOURS, curves_figure
 
     records = []
     for name in ("iter01/questioner", "iter01/reasoner", "iter02/questioner", "iter02/reasoner"):
@@ -178,7 +178,7 @@ def test_thumbnails_are_small_embedded_images():
 
     from PIL import Image
 
-    from visplay.report_html import thumbnail_uri
+    from visplay.report.html import thumbnail_uri
 
     photo = thumbnail_uri(Image.new("RGB", (1600, 1200), (10, 120, 200)), 128)
     toy = thumbnail_uri(Image.new("RGB", (112, 112), (245, 245, 245)), 128)

@@ -163,9 +163,7 @@ def test_grammar_only_uses_known_words():
     assert Desc(size="small", color="orange", shape="triangle").with_article() == "a small orange triangle"
 
 
-def test_samplers_are_reachable_from_the_grammar_module():
-    import visplay.world.grammar as grammar
+def test_describe_names_each_object_once():
     from visplay.world.render import describe
 
-    assert grammar.sample_example is sample_example and grammar.Example is examples_module.Example
     assert describe(sample_scene(random.Random(0), n_objects=1)).count(" at row ") == 1

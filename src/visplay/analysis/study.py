@@ -59,36 +59,58 @@ ARMS = {arm.name: arm for arm in (
 )}
 
 
-def parse_arms(names: str, custom: list[str] | None = None) -> list[Arm]:
-    """Arms from ``--arms a,b`` and ``--arm 'NAME=BASE key=value ...'`` (a new arm from a known one).
+DEFAULT_ARMS = "paper,oracle-labels"
+
+
+def parse_arms(names: str | None = None, custom: list[str] | None = None) -> list[Arm]:
+    """The arms to run, in order, from ``--arms a,b`` and ``--arm 'NAME=BASE key=value ...'``.
+
+    ``--arm`` defines a new arm from a known one (a built-in arm or an earlier ``--arm``); ``--arms`` names
+    the arms to run, built-in or defined, in that order. Without ``--arms`` the defined arms run, in the
+    order given; with neither, :data:`DEFAULT_ARMS`. An arm defined but left out of ``--arms`` is refused
+    (it would silently not run).
 
     >>> [a.name for a in parse_arms("paper,no-band")]
     ['paper', 'no-band']
-    >>> parse_arms("paper", ["t07=paper questioner.vote_sampling.temperature=0.7"])[1].overrides
-    ('questioner.vote_sampling.temperature=0.7',)
+    >>> [a.name for a in parse_arms()]
+    ['paper', 'oracle-labels']
+    >>> [(a.name, a.overrides) for a in parse_arms(None, ["t07=paper questioner.vote_sampling.temperature=0.7"])]
+    [('t07', ('questioner.vote_sampling.temperature=0.7',))]
+    >>> [a.name for a in parse_arms("t07,paper", ["t07=paper questioner.vote_sampling.temperature=0.7"])]
+    ['t07', 'paper']
     """
-    arms: list[Arm] = []
-    for name in [n.strip() for n in (names or "").split(",") if n.strip()]:
-        if name not in ARMS:
-            raise UserError(f"--arms: unknown arm {name!r}; known: {', '.join(ARMS)} (define others with --arm)")
-        arms.append(ARMS[name])
+    defined: dict[str, Arm] = {}
     for spec in custom or []:
-        head, *sets = spec.split()
+        head, *sets = spec.split() or [""]
         name, sep, base = head.partition("=")
-        if not sep or not name or base not in ARMS:
-            raise UserError(f"--arm {spec!r}: write 'NAME=BASE key=value ...' with BASE one of {', '.join(ARMS)}")
+        known = {**ARMS, **defined}
+        if not sep or not name or base not in known:
+            raise UserError(f"--arm {spec!r}: write 'NAME=BASE key=value ...' with BASE one of {', '.join(known)}")
         if any("=" not in s for s in sets):
             raise UserError(f"--arm {spec!r}: every override is key=value")
-        arms.append(Arm(name, ARMS[base].overrides + tuple(sets), f"{base} with {' '.join(sets)}"))
-    if not arms:
-        raise UserError("give at least one arm with --arms (e.g. --arms paper,oracle-labels)")
-    names_seen = [a.name for a in arms]
-    if len(set(names_seen)) != len(names_seen):
-        raise UserError(f"--arms: an arm is named twice ({', '.join(names_seen)})")
-    for arm in arms:
-        if not arm.name.replace("-", "").replace("_", "").isalnum():
-            raise UserError(f"arm name {arm.name!r}: use letters, digits, - and _ only (it names a folder)")
-    return arms
+        if name in known:
+            raise UserError(f"--arm {spec!r}: an arm named {name!r} exists already; choose another name")
+        if not name.replace("-", "").replace("_", "").isalnum():
+            raise UserError(f"--arm {spec!r}: use letters, digits, - and _ only in its name (it names a folder)")
+        defined[name] = Arm(name, known[base].overrides + tuple(sets), f"{base} with {' '.join(sets)}")
+    if names is None:
+        names = ",".join(defined) or DEFAULT_ARMS
+    chosen = [n.strip() for n in names.split(",") if n.strip()]
+    if not chosen and defined:  # `--arms ''`: the defined arms (what it meant before --arms knew them)
+        chosen = list(defined)
+    if not chosen:
+        raise UserError(f"give at least one arm with --arms (e.g. --arms {DEFAULT_ARMS})")
+    known = {**ARMS, **defined}
+    for name in chosen:
+        if name not in known:
+            raise UserError(f"--arms: unknown arm {name!r}; known: {', '.join(known)} (define others with --arm)")
+    if len(set(chosen)) != len(chosen):
+        raise UserError(f"--arms: an arm is named twice ({', '.join(chosen)})")
+    unused = [name for name in defined if name not in chosen]
+    if unused:
+        raise UserError(f"--arm {', '.join(unused)}: defined but not named in --arms ({names}); add it there or "
+                        "leave --arms out to run the defined arms")
+    return [known[name] for name in chosen]
 
 
 def parse_seeds(text: str) -> list[int]:

@@ -31,18 +31,19 @@ def run(args: argparse.Namespace) -> int:
 
     if args.iterations < 1:
         raise UserError("--iterations must be at least 1")
-    from visplay.cli.progress import format_table, setup_logging
+    from visplay.cli.progress import RowPrinter, format_table, setup_logging
     from visplay.demo import explain, run_demo
     from visplay.evolve import RunStopped
 
     setup_logging()
     started = time.perf_counter()
     rows: list[dict] = []
+    printer = RowPrinter()
 
-    def show(row: dict) -> None:
+    def show(row: dict) -> None:  # each iteration's row as it finishes, under one header
         rows.append(row)
         print()
-        print(format_table(rows), flush=True)
+        print(printer.lines(row), flush=True)
         print()
 
     print(f"VisPlay demo -> {args.out} ({args.iterations} iterations; row 0 is the base model)", flush=True)
@@ -54,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     from visplay.analysis.audit import audit_run, format_audit
 
+    print(format_table(rows))  # the whole table once, now that every row is in
+    print()
     print(format_audit(audit_run(args.out)))
     print()
     print(textwrap.fill(explain(rows), width=110))

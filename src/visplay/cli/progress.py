@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-# The table's columns live in visplay.iteration_table, shared with the HTML report (one naming for both).
-from visplay.iteration_table import COLUMNS, format_table  # noqa: F401  (re-exported for the commands)
+# The table's columns live in visplay.report.iteration_table, shared with the HTML report (one naming for both).
+from visplay.report.iteration_table import COLUMNS, RowPrinter, format_table  # noqa: F401  (re-exported for the commands)
 
 
 def setup_logging(level: int = logging.INFO) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from visplay.analysis.study import ARMS
+    from visplay.analysis.study import ARMS, DEFAULT_ARMS
 
     arms = "; ".join(f"{a.name}: {a.description}" for a in ARMS.values())
     p = subparsers.add_parser(
@@ -18,10 +18,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "command), then prints held-out toy accuracy per iteration as mean±sd over seeds, per-family changes, "
         "pseudo-label accuracy and kept counts; writes OUT/study.json and OUT/report.html. Arms: " + arms + ".",
     )
-    p.add_argument("--arms", default="paper,oracle-labels", help="comma list of arms (default: paper,oracle-labels)")
+    p.add_argument("--arms", default=None,
+                   help="comma list of the arms to run, in that order: built-in ones and those defined with --arm "
+                        f"(default: the --arm arms when any are given, else {DEFAULT_ARMS})")
     p.add_argument("--arm", action="append", default=[], metavar="'NAME=BASE key=value ...'",
                    help="define another arm from a known one with --set style overrides (repeatable), e.g. "
-                        "--arm 't07=paper questioner.vote_sampling.temperature=0.7'")
+                        "--arm 't07=paper questioner.vote_sampling.temperature=0.7'; without --arms only the "
+                        "defined arms run (--arms t07,paper runs it beside paper)")
     p.add_argument("--seeds", default="0,1,2", help="comma list of seeds (default: 0,1,2)")
     p.add_argument("--iterations", type=int, default=3, help="iterations per run (default: 3)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

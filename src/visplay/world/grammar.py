@@ -320,16 +320,3 @@ def sample_query(rng: random.Random, family: str) -> Query:
             if any(anchor.get(d) is not None and subject.get(d) != anchor.get(d) for d in others):
                 return RelQuery(dim, subject, rel, anchor)
     raise ValueError(f"unknown family {family!r}; expected one of {FAMILIES}")
-
-
-# The labeled-example samplers live in visplay.world.examples (they need the oracle, which imports this
-# module); they are also reachable from here, where the grammar is, without an import cycle.
-_FROM_EXAMPLES = ("Example", "answer_space", "generate_question", "sample_example")
-
-
-def __getattr__(name: str):
-    if name in _FROM_EXAMPLES:
-        from visplay.world import examples
-
-        return getattr(examples, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -23,19 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from visplay.world.grammar import (
-    Arith,
-    Attribute,
-    Compare,
-    Count,
-    Desc,
-    Exist,
-    Query,
-    Relation,
-    RelQuery,
-    disjoint,
-    family_of,
-)
+from visplay.world import grammar
 from visplay.world.scenes import COLORS, SHAPES, SIZES, Obj, Scene
 
 REASONS: tuple[str, ...] = (
@@ -85,7 +73,7 @@ def normalize(text: str) -> str:
     return text.strip()
 
 
-def parse_desc(text: str) -> Desc | None:
+def parse_desc(text: str) -> grammar.Desc | None:
     """A noun phrase ("the large red circle", "red objects", "squares") as a :class:`Desc`, or None.
 
     >>> parse_desc("the big red circles")
@@ -113,7 +101,7 @@ def parse_desc(text: str) -> Desc | None:
         if dim in fields:
             return None  # "red blue circle"
         fields[dim] = value
-    return Desc(**fields)
+    return grammar.Desc(**fields)
 
 
 # --- question patterns ------------------------------------------------------------------------------------
@@ -178,33 +166,33 @@ _PATTERNS: list[tuple[re.Pattern, str, dict]] = [
 ]
 
 
-def _build(kind: str, groups: dict, extra: dict) -> Query | None:
+def _build(kind: str, groups: dict, extra: dict) -> grammar.Query | None:
     a = parse_desc(groups["a"])
     b = parse_desc(groups["b"]) if groups.get("b") is not None else None
     if a is None or ("b" in groups and b is None):
         return None
     dim = groups.get("d") or extra.get("d")
     if kind == "count":
-        return Count(a)
+        return grammar.Count(a)
     if kind == "exist":
-        return Exist(a)
+        return grammar.Exist(a)
     if kind == "attribute":
-        return Attribute(dim, a)
+        return grammar.Attribute(dim, a)
     if kind == "compare":
-        return Compare(extra["op"], a, b)
+        return grammar.Compare(extra["op"], a, b)
     rel = None
     if groups.get("r") is not None:
         rel = _REL_CANON[groups["r"].split()[-2] if groups["r"].endswith(" of") else groups["r"]]
     if kind == "relation":
-        return Relation(rel, a, b)
+        return grammar.Relation(rel, a, b)
     if kind == "relquery":
-        return RelQuery(dim, a, rel, b)
+        return grammar.RelQuery(dim, a, rel, b)
     if kind == "arith":
-        return Arith(extra["op"], b, a) if extra.get("swap") else Arith(extra["op"], a, b)
+        return grammar.Arith(extra["op"], b, a) if extra.get("swap") else grammar.Arith(extra["op"], a, b)
     raise AssertionError(kind)
 
 
-def parse_question(text: str) -> Query | None:
+def parse_question(text: str) -> grammar.Query | None:
     """The query a question means, or None when no pattern reads it.
 
     >>> parse_question("what colour is the LARGE triangle")
@@ -225,11 +213,11 @@ def parse_question(text: str) -> Query | None:
 # --- evaluation -------------------------------------------------------------------------------------------
 
 
-def _count(desc: Desc, scene: Scene) -> int:
+def _count(desc: grammar.Desc, scene: Scene) -> int:
     return sum(1 for o in scene.objects if desc.matches(o))
 
 
-def _unique(desc: Desc, scene: Scene) -> tuple[Obj | None, str]:
+def _unique(desc: grammar.Desc, scene: Scene) -> tuple[Obj | None, str]:
     found = [o for o in scene.objects if desc.matches(o)]
     if not found:
         return None, "no_object"
@@ -255,9 +243,9 @@ def _yes(flag: bool) -> str:
     return "yes" if flag else "no"
 
 
-def evaluate(query: Query, scene: Scene) -> OracleResult:
+def evaluate(query: grammar.Query, scene: Scene) -> OracleResult:
     """The answer to a structured query on ``scene`` (see the module docstring for invalid reasons)."""
-    family = family_of(query)
+    family = grammar.family_of(query)
 
     def invalid(reason: str) -> OracleResult:
         return OracleResult(None, False, reason, family)
@@ -265,27 +253,27 @@ def evaluate(query: Query, scene: Scene) -> OracleResult:
     def ok(answer: str) -> OracleResult:
         return OracleResult(answer, True, "ok", family)
 
-    if isinstance(query, Count):
+    if isinstance(query, grammar.Count):
         return ok(str(_count(query.desc, scene)))
-    if isinstance(query, Exist):
+    if isinstance(query, grammar.Exist):
         return ok(_yes(_count(query.desc, scene) > 0))
-    if isinstance(query, Attribute):
+    if isinstance(query, grammar.Attribute):
         if query.desc.get(query.dim) is not None:
             return invalid("self_answering")
         obj, reason = _unique(query.desc, scene)
         return ok(obj.get(query.dim)) if obj is not None else invalid(reason)
-    if isinstance(query, (Compare, Arith)) and query.a == query.b:
+    if isinstance(query, (grammar.Compare, grammar.Arith)) and query.a == query.b:
         return invalid("same_groups")
-    if isinstance(query, Compare):
+    if isinstance(query, grammar.Compare):
         ca, cb = _count(query.a, scene), _count(query.b, scene)
         return ok(_yes({"more": ca > cb, "fewer": ca < cb, "same": ca == cb}[query.op]))
-    if isinstance(query, Arith):
+    if isinstance(query, grammar.Arith):
         ca, cb = _count(query.a, scene), _count(query.b, scene)
         if query.op == "total":
             # A sum over groups that can share an object has no single reading (count it once or twice?).
-            return ok(str(ca + cb)) if disjoint(query.a, query.b) else invalid("overlap")
+            return ok(str(ca + cb)) if grammar.disjoint(query.a, query.b) else invalid("overlap")
         return ok(str(ca - cb)) if ca >= cb else invalid("negative")
-    if isinstance(query, Relation):
+    if isinstance(query, grammar.Relation):
         a, reason_a = _unique(query.a, scene)
         b, reason_b = _unique(query.b, scene)
         if a is None or b is None:
@@ -293,7 +281,7 @@ def evaluate(query: Query, scene: Scene) -> OracleResult:
         if a is b:
             return invalid("same_object")
         return ok(_yes(in_relation(a, query.rel, b)))
-    if isinstance(query, RelQuery):
+    if isinstance(query, grammar.RelQuery):
         if query.subject.get(query.dim) is not None:
             return invalid("self_answering")
         anchor, reason = _unique(query.anchor, scene)

@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from visplay.errors import UserError
-from visplay.report_html import decode_lenient, esc
+from visplay.report.html import decode_lenient, esc
 from visplay.runfolder import RunFolder
 
 _QUESTION_COLUMNS = ["image_id", "image", "raw", "question", "votes", "silver_answer", "confidence", "kept", "reason",

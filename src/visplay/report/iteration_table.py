@@ -91,9 +91,49 @@ def format_table(rows: list[dict]) -> str:
     columns, body = table_cells(rows)
     cells = [[c.title for c in columns]] + body
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
-    lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return "\n".join([_line(cells[0], widths), _rule(widths)] + [_line(row, widths) for row in body])
+
+
+def _line(cells: list[str], widths: list[int]) -> str:
+    return "  ".join(cell.rjust(w) for cell, w in zip(cells, widths))
+
+
+def _rule(widths: list[int]) -> str:
+    return "  ".join("-" * w for w in widths)
+
+
+# The widest cell a column of each kind usually holds ("0 (base)", "100.0%", "0.66", "999s"): a table printed
+# row by row cannot measure its rows before printing them.
+_KIND_WIDTH = {"iter": 8, "pct": 6, "f2": 4, "s": 4, "": 4}
+
+
+class RowPrinter:
+    """The table printed row by row, as each iteration finishes: the header once, before the first row, then
+    one line per row under it. The columns are every fixed one plus the first row's benchmarks (later rows
+    cannot add a column to a header already printed); widths come from the titles and the usual width of a
+    value of their kind, so a wider value shifts only its own line.
+
+    >>> printer = RowPrinter()
+    >>> print(printer.lines({"iteration": 0, "toy_accuracy": 0.625}))
+        iter  toy acc  pseudo-label acc  kept  candidates  parsed q  oracle-valid q  mean conf  time
+    --------  -------  ----------------  ----  ----------  --------  --------------  ---------  ----
+    0 (base)    62.5%                 -     -           -         -               -          -     -
+    >>> print(printer.lines({"iteration": 1, "toy_accuracy": 0.5, "kept": 7, "seconds": 61.2}))
+           1    50.0%                 -     7           -         -               -          -   61s
+    """
+
+    def __init__(self) -> None:
+        self.columns: list[Column] = []
+        self.widths: list[int] = []
+
+    def lines(self, row: dict) -> str:
+        """The line of ``row``; before the first row's line, the header."""
+        head = []
+        if not self.columns:
+            self.columns = COLUMNS[:1] + benchmark_columns([row]) + COLUMNS[1:]
+            self.widths = [max(len(c.title), _KIND_WIDTH.get(c.kind, 4)) for c in self.columns]
+            head = [_line([c.title for c in self.columns], self.widths), _rule(self.widths)]
+        return "\n".join(head + [_line([fmt(row.get(c.key), c.kind) for c in self.columns], self.widths)])
 
 
 def row_from_stages(iteration: int, stages: dict) -> dict:

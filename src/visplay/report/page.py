@@ -2,19 +2,19 @@
 
 What a person reads, top to bottom:
 1. the iterations table, base model (iteration 0) first, with the same columns, names and formats as the
-   terminal table (:mod:`visplay.iteration_table`);
+   terminal table (:mod:`visplay.report.iteration_table`);
 2. training curves on one shared x axis, one fixed colour per stage kind, stage boundaries marked
-   (:mod:`visplay.report_plots`); per-family benchmark accuracy per iteration when the run has benchmark
+   (:mod:`visplay.report.plots`); per-family benchmark accuracy per iteration when the run has benchmark
    results (``RUN/eval/base/<benchmark>/summary.json`` and ``RUN/iter_XX/eval/<benchmark>/summary.json``);
 3. per iteration: a grid of a few images, each with every question the questioner wrote for it (kept and
    dropped with the reason), the votes, the silver answer, the confidence and, in the toy world, the
    oracle's answer; then more sample questions with a thumbnail beside each;
 4. folded: the resolved config and the raw stage summaries.
 
-Model output is untrusted text: everything from it is HTML-escaped (:mod:`visplay.report_html`), characters
+Model output is untrusted text: everything from it is HTML-escaped (:mod:`visplay.report.html`), characters
 that would not show (invalid UTF-8, control and bidi characters) are shown as backslash escapes, and the
 page holds no script at all. The run folder is read by the small ``read_*`` functions of
-:mod:`visplay.report_data`, each of which returns plain data.
+:mod:`visplay.report.data`, each of which returns plain data.
 """
 
 from __future__ import annotations
@@ -25,8 +25,7 @@ from collections import Counter
 from pathlib import Path
 
 from visplay.io import write_text_atomic
-from visplay.iteration_table import COLUMNS, row_from_stages, table_cells
-from visplay.report_data import (
+from visplay.report.data import (
     read_audit_html,
     read_config,
     read_config_text,
@@ -34,7 +33,8 @@ from visplay.report_data import (
     read_questions,
     resolve_image,
 )
-from visplay.report_html import esc, model_text, table, thumbnail_uri
+from visplay.report.html import esc, model_text, table, thumbnail_uri
+from visplay.report.iteration_table import COLUMNS, row_from_stages, table_cells
 from visplay.runfolder import RunFolder
 from visplay.runread import check_run_for_report
 
@@ -115,7 +115,7 @@ def iterations_section(rows: list[dict], state: dict) -> str:
 
 
 def curves_section(records: list[dict]) -> str:
-    from visplay.report_plots import curves_png
+    from visplay.report.plots import curves_png
 
     png, flat = curves_png(records)
     if png is None and not flat:
@@ -131,7 +131,7 @@ def curves_section(records: list[dict]) -> str:
 
 def families_section(evals: dict[int, dict[str, dict]]) -> str:
     """Per benchmark with a per-family breakdown: a plot and a table, base model and each iteration."""
-    from visplay.report_plots import family_png
+    from visplay.report.plots import family_png
 
     models = sorted(evals)
     benchmarks = list(dict.fromkeys(b for i in models for b in evals[i]))
