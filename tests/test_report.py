@@ -157,8 +157,22 @@ def test_curves_keep_one_colour_per_stage_kind_and_mark_flat_series():
     assert flat == [("groups with no learning signal (all rewards equal)", 0.0)]
     axes = fig.axes
     assert len(axes) == 2 and all(ax.get_shared_x_axes().joined(axes[0], ax) for ax in axes)
+    from visplay.report.plots import rolling_mean
+
     for ax in axes:
         lines = [line for line in ax.get_lines() if line.get_gid()]
+        # The reward panel adds each stage's rolling mean, in the stage's colour, over the same steps.
+        rolling = [line for line in lines if line.get_gid().endswith("/rolling")]
+        lines = [line for line in lines if line not in rolling]
+        if ax is axes[0]:
+            assert len(rolling) == 4
+            for line in rolling:
+                stage = next(x for x in lines if x.get_gid() == line.get_gid().rsplit("/", 1)[0])
+                assert line.get_color() == stage.get_color()
+                assert list(line.get_xdata()) == list(stage.get_xdata())
+                assert list(line.get_ydata()) == rolling_mean(list(stage.get_ydata()))
+        else:
+            assert not rolling
         assert {line.get_gid() for line in lines} == {"iter01/questioner", "iter01/reasoner", "iter02/questioner",
                                                       "iter02/reasoner"}
         for line in lines:
@@ -170,6 +184,18 @@ def test_curves_keep_one_colour_per_stage_kind_and_mark_flat_series():
         assert boundaries == [2.5, 5.5, 8.5]  # every stage boundary marked
     legend_texts = [t.get_text() for t in fig.legends[0].get_texts()]
     assert legend_texts == ["questioner GRPO", "reasoner GRPO"]  # a figure legend, outside the axes
+
+
+def test_reward_trend_table_reads_each_stage_first_and_last_third():
+    from visplay.report.page import reward_trend_table
+
+    records = [{"event": "step", "stage": "iter01/reasoner", "reward_mean": v} for v in (0.5, 0.4, 0.6, 0.6, 0.7, 0.9)]
+    records += [{"event": "step", "stage": "iter01/questioner", "reward_mean": 0.3},
+                {"event": "stage_done", "stage": "iter01/curation"}]
+    html = reward_trend_table(records)
+    assert "<td>iter01/reasoner</td><td>6</td><td>0.450</td><td>0.800</td><td>+0.350</td>" in html
+    assert "iter01/questioner" not in html  # one step: no trend to read
+    assert reward_trend_table([]) == ""
 
 
 def test_thumbnails_are_small_embedded_images():

@@ -126,7 +126,23 @@ def curves_section(records: list[dict]) -> str:
     if flat:
         items = ", ".join(f"{esc(title)} = {esc(value)}" for title, value in flat)
         out.append(f"<p class='note'>Constant over the whole run (no panel): {items}.</p>")
+    out.append(reward_trend_table(records))
     return "".join(out)
+
+
+def reward_trend_table(records: list[dict]) -> str:
+    """Each GRPO stage's mean reward over its first and last third of steps: does it rise within a stage?"""
+    from visplay.report.plots import reward_trend, stages_in_run_order
+
+    rows = reward_trend(stages_in_run_order(records))
+    if not rows:
+        return ""
+    body = "".join(f"<tr><td>{esc(r['stage'])}</td><td>{r['steps']}</td><td>{r['first']:.3f}</td>"
+                   f"<td>{r['last']:.3f}</td><td>{r['change']:+.3f}</td></tr>" for r in rows)
+    return ("<p class='note'>Training reward within each stage (mean of the first and the last third of its "
+            "steps; the prompts are fresh, so a rise is learning, not memorising):</p>"
+            "<table><tr><th>stage</th><th>steps</th><th>first third</th><th>last third</th><th>change</th></tr>"
+            f"{body}</table>")
 
 
 def families_section(evals: dict[int, dict[str, dict]]) -> str:

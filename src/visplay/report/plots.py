@@ -17,9 +17,10 @@ import math
 import re
 from dataclasses import dataclass
 
+ROLLING_WINDOW = 5  # steps in the reward's rolling mean: one step of 4 prompts is noise, five show a trend
 # (metrics.jsonl key, panel title)
 CURVES = [
-    ("reward_mean", "reward (mean)"),
+    ("reward_mean", f"reward (mean; thick: rolling mean of {ROLLING_WINDOW} steps within each stage)"),
     ("frac_reward_zero_std", "groups with no learning signal (all rewards equal)"),
     ("reward_uncertainty", "questioner: uncertainty reward"),
     ("reward_validity", "questioner: question validity"),
@@ -73,6 +74,39 @@ def stages_in_run_order(records: list[dict]) -> list[StageSteps]:
         s.start = offset
         offset += len(s.records)
     return stages
+
+
+def rolling_mean(values: list[float], window: int = ROLLING_WINDOW) -> list[float]:
+    """Trailing mean of the last ``window`` values at each step (fewer at the start of a stage).
+
+    >>> rolling_mean([0.0, 1.0, 0.5, 1.0], window=2)
+    [0.0, 0.5, 0.75, 0.75]
+    """
+    out = []
+    for i in range(len(values)):
+        part = values[max(0, i - window + 1): i + 1]
+        out.append(sum(part) / len(part))
+    return out
+
+
+def reward_trend(stages: list[StageSteps], key: str = "reward_mean") -> list[dict]:
+    """Per GRPO stage: mean reward over its first and last third of steps, and the change. Whether the
+    training reward rises within a stage is the first thing to read: if it does not, nothing downstream will.
+
+    >>> s = [StageSteps("iter01/reasoner", 1, "reasoner", [{"reward_mean": v} for v in (0.2, 0.4, 0.5, 0.6, 0.8, 0.7)])]
+    >>> [(t["stage"], t["steps"], round(t["first"], 2), round(t["last"], 2), round(t["change"], 2)) for t in reward_trend(s)]
+    [('iter01/reasoner', 6, 0.3, 0.75, 0.45)]
+    """
+    rows = []
+    for s in stages:
+        values = [r[key] for r in s.records if _finite(r.get(key))]
+        if len(values) < 2:
+            continue
+        third = max(1, len(values) // 3)
+        first, last = sum(values[:third]) / third, sum(values[-third:]) / third
+        rows.append({"stage": s.name, "kind": s.kind, "steps": len(values), "first": first, "last": last,
+                     "change": last - first})
+    return rows
 
 
 def _finite(value) -> bool:
@@ -139,7 +173,12 @@ def curves_figure(records: list[dict]):
             points = [(s.start + i, r[key]) for i, r in enumerate(s.records) if _finite(r.get(key))]
             if points:
                 xs, ys = zip(*points)
-                ax.plot(xs, ys, marker="o", markersize=3, linewidth=1.4, color=stage_colour(s.kind), gid=s.name)
+                rolling = key == "reward_mean" and len(points) > 2
+                ax.plot(xs, ys, marker="o", markersize=3, linewidth=0.8 if rolling else 1.4,
+                        alpha=0.45 if rolling else 1.0, color=stage_colour(s.kind), gid=s.name)
+                if rolling:  # the trend within the stage, restarted at each stage (a new model, new prompts)
+                    ax.plot(xs, rolling_mean(list(ys)), linewidth=2.4, color=stage_colour(s.kind),
+                            gid=f"{s.name}/rolling")
         for s in stages:
             if s.iteration % 2 == 0:  # alternate iterations shaded, so iterations read as blocks
                 ax.axvspan(s.start - 0.5, s.start + len(s.records) - 0.5, color="#000000", alpha=0.04, linewidth=0)
