@@ -83,7 +83,7 @@ def test_study_summary_by_hand():
         rows = [{"iteration": 0, "toy_accuracy": accs[0]}] + [
             {"iteration": i + 1, "toy_accuracy": a, "pseudo_label_accuracy": p, "kept": k}
             for i, (a, p, k) in enumerate(zip(accs[1:], plas, kept))]
-        return RunResult(arm, seed, rows, {0: {"count": 0.5}, 1: {"count": fam}})
+        return RunResult(arm, seed, rows, {0: {"count": 0.5}, 1: {"count": fam}}, reward_rise=fam / 10)
 
     results = [run("paper", 0, [0.6, 0.5], [0.4], [100], 0.4), run("paper", 1, [0.6, 0.7], [0.6], [120], 0.7),
                run("oracle-labels", 0, [0.6, 0.8], [0.4], [100], 0.9)]
@@ -95,6 +95,20 @@ def test_study_summary_by_hand():
     text = format_study(study)
     assert re.search(r"paper\s+60\.0±0\.0\s+60\.0±14\.1\s+\+0\.0±14\.1", text), text
     assert re.search(r"oracle-labels\s+60\.0\s+80\.0\s+\+20\.0", text), text
+    assert study["arms"][0]["reward_rise"][0] == pytest.approx(0.055)
+    assert re.search(r"paper .*\+0\.05±0\.02$", text.splitlines()[3]), text
+
+
+def test_reasoner_reward_rise_reads_the_runs_metrics(tmp_path):
+    from visplay.analysis.study import reasoner_reward_rise
+
+    lines = [{"event": "step", "stage": "iter01/reasoner", "reward_mean": v} for v in (0.2, 0.4, 0.6)]
+    lines += [{"event": "step", "stage": "iter02/reasoner", "reward_mean": v} for v in (0.5, 0.5, 0.4)]
+    lines += [{"event": "step", "stage": "iter01/questioner", "reward_mean": v} for v in (0.0, 1.0)]
+    path = tmp_path / "metrics.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in lines) + "\n{\"cut\n")
+    assert reasoner_reward_rise(path) == pytest.approx(((0.6 - 0.2) + (0.4 - 0.5)) / 2)
+    assert reasoner_reward_rise(tmp_path / "absent.jsonl") is None
 
 
 def test_study_refuses_a_bad_override_before_writing_anything(tmp_path):

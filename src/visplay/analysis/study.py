@@ -140,6 +140,28 @@ class RunResult:
     rows: list[dict]  # row 0 = base model; one row per iteration
     families: dict[int, dict[str, float]] = field(default_factory=dict)  # iteration -> family -> accuracy (0-1)
     seconds: float = 0.0
+    # Mean over the run's reasoner stages of (last third - first third) of the training reward: does the
+    # reward on fresh prompts rise within a stage? None when no reasoner stage trained.
+    reward_rise: float | None = None
+
+
+def reasoner_reward_rise(metrics_file: Path) -> float | None:
+    """Mean change of the reasoner's training reward within its stages (last third minus first third of the
+    steps, :func:`visplay.report.plots.reward_trend`), read from a run's metrics.jsonl."""
+    from visplay.report.plots import reward_trend, stages_in_run_order
+
+    try:
+        lines = metrics_file.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    records = []
+    for line in lines:
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue  # a line cut by a kill
+    trends = [t["change"] for t in reward_trend(stages_in_run_order(records)) if t["kind"] == "reasoner"]
+    return sum(trends) / len(trends) if trends else None
 
 
 def _families(summary_file: Path) -> dict[str, float]:
@@ -206,7 +228,8 @@ def run_study(out: str | Path, arms: list[Arm], seeds: list[int], iterations: in
         families = {0: base_families}
         for i in range(1, iterations + 1):
             families[i] = _families(run_dir / f"iter_{i:02d}" / "eval" / "toy" / "summary.json")
-        results.append(RunResult(arm.name, seed, rows, families, round(time.perf_counter() - started, 1)))
+        results.append(RunResult(arm.name, seed, rows, families, round(time.perf_counter() - started, 1),
+                                 reasoner_reward_rise(run_dir / "metrics.jsonl")))
         last = rows[-1]
         log(f"    toy acc {100 * (rows[0].get('toy_accuracy') or 0):.1f}% -> "
             f"{100 * (last.get('toy_accuracy') or 0):.1f}% in {results[-1].seconds:.0f} s")
@@ -227,7 +250,8 @@ def summarize_study(arms: list[Arm], seeds: list[int], iterations: int, results:
     summary = {"iterations": iterations, "seeds": seeds, "arms": [], "runs": []}
     for r in results:
         summary["runs"].append({"arm": r.arm, "seed": r.seed, "seconds": r.seconds, "rows": r.rows,
-                                "families": {str(i): f for i, f in r.families.items()}})
+                                "families": {str(i): f for i, f in r.families.items()},
+                                "reward_rise": r.reward_rise})
     for arm in arms:
         runs = [r for r in results if r.arm == arm.name]
         per_iter = []
@@ -254,6 +278,7 @@ def summarize_study(arms: list[Arm], seeds: list[int], iterations: int, results:
                       for i in range(iterations + 1)}
         summary["arms"].append({"name": arm.name, "description": arm.description, "overrides": list(arm.overrides),
                                 "iterations": per_iter, "family_delta": family_delta, "family_accuracy": family_acc,
+                                "reward_rise": mean_sd([r.reward_rise for r in runs]),
                                 "seconds": sum(r.seconds for r in runs)})
     return summary
 
@@ -269,20 +294,23 @@ def _pm(pair, scale: float = 100.0, signed: bool = False, digits: int = 1) -> st
 def format_study(study: dict) -> str:
     """The arms table (toy accuracy per iteration, mean±sd over seeds, in %), then per-family changes."""
     n = study["iterations"]
-    header = ["arm"] + [f"iter {i}" for i in range(n + 1)] + [f"Δ iter {n}", "pseudo-label acc", "kept"]
+    header = ["arm"] + [f"iter {i}" for i in range(n + 1)] + [f"Δ iter {n}", "pseudo-label acc", "kept",
+                                                               "R reward rise"]
     rows = [header]
     for arm in study["arms"]:
         its = arm["iterations"]
         rows.append([arm["name"]] + [_pm(it["toy_accuracy"]) for it in its] + [_pm(its[n]["delta"], signed=True)]
                     + [" / ".join(_pm(its[i]["pseudo_label_accuracy"], digits=0) for i in range(1, n + 1)),
-                       " / ".join(_pm(its[i]["kept"], scale=1, digits=0) for i in range(1, n + 1))])
+                       " / ".join(_pm(its[i]["kept"], scale=1, digits=0) for i in range(1, n + 1)),
+                       _pm(arm.get("reward_rise") or (None, None), scale=1, signed=True, digits=2)])
     families = sorted({f for arm in study["arms"] for f in arm["family_delta"].get(str(n), {})})
     frows = [["arm"] + families]
     for arm in study["arms"]:
         frows.append([arm["name"]] + [_pm(arm["family_delta"][str(n)].get(f), signed=True) for f in families])
     seeds = ",".join(str(s) for s in study["seeds"])
     text = (f"held-out toy accuracy (greedy, %), mean±sd over seeds {seeds}; pseudo-label accuracy (%) and kept "
-            f"questions per iteration:\n{text_table(rows)}")
+            f"questions per iteration; R reward rise: the reasoner's training reward within a stage (last third "
+            f"of its steps minus first third, mean over stages):\n{text_table(rows)}")
     if families:
         text += f"\n\nper-family accuracy change after iteration {n} (points, mean over seeds):\n{text_table(frows)}"
     return text
