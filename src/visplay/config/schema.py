@@ -186,11 +186,6 @@ class ReasonerConfig(Section):
         "toy world's true answers for the kept questions it can answer. oracle is the oracle-labels study arm, an "
         "upper bound and NOT self-evolution: with curation.source=world-oracle, the only settings under which the "
         "oracle touches training (toy world only)")
-    balance_answers: Bool = Field(
-        False, description="draw the stage's prompts so that, within each question form (its opening words: 'is there', "
-        "'how many', ...), every silver answer value is equally likely (departure: the paper trains on the kept questions as they come; "
-        "questions about images answer 'yes' or '1' far more often than a balanced benchmark does, and GRPO learns "
-        "that prior); label-free")
 
 
 class EvalBenchmark(Section):
