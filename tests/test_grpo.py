@@ -138,20 +138,6 @@ def test_frozen_vision_and_seeded_sampling(run, tmp_path):
     assert reward.calls[0]["completions"] == run["reward"].calls[0]["completions"]
 
 
-def test_lora_trains_the_language_model_and_saves_a_plain_checkpoint(run, tmp_path):
-    """lora_rank > 0: peft adapters on the language model's projections, merged on save: the checkpoint has
-    the base's keys only, its language-model projections moved, the vision tower and embeddings did not."""
-    pytest.importorskip("peft")
-    out = train_grpo(run["base"], tmp_path / "lora", _examples(), RecordingReward(), _settings(steps=1, lora_rank=4),
-                     progress=False)
-    before, after = _state(run["base"]), _state(out)
-    assert set(after) == set(before)  # no lora_A / lora_B / base_layer keys left
-    changed = _changed(before, after, vision=False)
-    assert changed and all(k.split(".")[-2] in {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
-                                                "down_proj"} for k in changed), changed
-    assert not _changed(before, after, vision=True)
-
-
 def test_settings_validation():
     with pytest.raises(UserError, match="more than one sample per prompt"):
         GRPOSettings(group_size=1)

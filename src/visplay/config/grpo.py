@@ -69,12 +69,6 @@ class GRPOSettings(Section):
                                          "gradient accumulation fills the update; null = the whole update in one pass")
     seed: Int = Field(0, description="seed for sampling, example order and initialisation")
     train_vision: Bool = Field(True, description="train the vision tower too (authors: yes); false freezes it")
-    lora_rank: Int = Field(0, ge=0, description="LoRA adapters of this rank on the language model's attention and MLP "
-                           "projections, through peft (pip install -e \".[lora]\"); merged into the weights when the "
-                           "stage saves, so checkpoints stay plain; the vision tower stays frozen; 0 = full "
-                           "fine-tuning (authors)")
-    lora_alpha: Float | None = Field(None, gt=0.0, description="LoRA scaling numerator (update scale alpha/rank); null "
-                                     "= 2 x lora_rank")
     bf16: Bool | None = Field(None, description="bf16 mixed precision (fp32 master weights); null = on when a "
                               "bf16-capable GPU is used")
     gradient_checkpointing: Bool | None = Field(None, description="recompute activations in the backward pass to save "

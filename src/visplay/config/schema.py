@@ -7,7 +7,6 @@ the code's variant is one setting away (``reward.variant: official``, ``curation
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, model_validator
@@ -225,6 +224,4 @@ class EvolveConfig(Section):
                 tracker = missing_tracker(getattr(self, role).grpo.report_to)
                 if tracker is not None:
                     raise fail(f"{role}.grpo.report_to", tracker_advice(tracker))
-                if getattr(self, role).grpo.lora_rank and importlib.util.find_spec("peft") is None:
-                    raise fail(f"{role}.grpo.lora_rank", 'needs peft: pip install -e ".[lora]" (or pip install peft)')
         return self

@@ -260,11 +260,9 @@ def train_grpo(
             train_dataset=dataset,
             processing_class=processor,  # never let TRL call AutoProcessor (it returns a bare tokenizer here)
             callbacks=callbacks,
-            peft_config=lora_config(settings),
         )
         trainer.remove_callback(PrinterCallback)  # it prints every log dict; the bar and metrics.jsonl suffice
-        if settings.kl_coef > 0 and not settings.lora_rank:
-            # (with LoRA, TRL's reference is the policy with its adapters switched off: the starting weights)
+        if settings.kl_coef > 0:
             check_reference(trainer, model_dir)
         trainer.train()
         if trainer.state.global_step != settings.optimizer_steps:
@@ -272,8 +270,6 @@ def train_grpo(
                                "requested; refusing to save a short stage")
 
         unwrapped = trainer.accelerator.unwrap_model(trainer.model)
-        if settings.lora_rank:
-            unwrapped = unwrapped.merge_and_unload()  # a plain checkpoint: W + (alpha/r) B A
         to_save = unwrapped
         if state.num_processes > 1:
             to_save = _SaveWithStateDict(unwrapped, trainer.accelerator.get_state_dict(trainer.model))
@@ -305,24 +301,6 @@ def train_grpo(
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     return out_dir
-
-
-# The language model's projections (Qwen-VL, LLaVA-style and Idefics3 names); the vision tower's are excluded
-# by the "language_model" / "text_model" path component.
-LORA_TARGETS = r".*(language_model|text_model).*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
-
-
-def lora_config(settings: GRPOSettings):
-    """peft's LoraConfig for ``settings.lora_rank`` > 0, else None (full fine-tuning)."""
-    if not settings.lora_rank:
-        return None
-    try:
-        from peft import LoraConfig
-    except ImportError:
-        raise UserError('lora_rank > 0 needs peft: pip install -e ".[lora]" (or pip install peft)') from None
-    alpha = settings.lora_alpha if settings.lora_alpha is not None else 2.0 * settings.lora_rank
-    return LoraConfig(r=settings.lora_rank, lora_alpha=alpha, lora_dropout=0.0, bias="none",
-                      target_modules=LORA_TARGETS)
 
 
 def _ensure_dir(path: Path) -> Path:
