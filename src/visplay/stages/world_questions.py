@@ -19,7 +19,6 @@ from collections.abc import Callable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from visplay import distributed
 from visplay.config import EvolveConfig
 from visplay.data.codec import png_bytes
 from visplay.data.images import ImageSource
@@ -35,7 +34,8 @@ WorldQuestions = Callable[[str, int, random.Random], "list[tuple[str, str, str]]
 
 def run_world_questions_stage(cfg: EvolveConfig, run: RunFolder, iteration: int, images: ImageSource,
                               world_questions: WorldQuestions) -> dict:
-    """Write RUN/iter_XX/questions.parquet from the world's questions; return the curation-like summary."""
+    """Write RUN/iter_XX/questions.parquet from the world's questions; return the curation-like summary.
+    Runs on rank 0 only (it writes the file)."""
     timer = StageTimer()
     cc = cfg.curation
     with timer.phase("questions"):
@@ -57,11 +57,10 @@ def run_world_questions_stage(cfg: EvolveConfig, run: RunFolder, iteration: int,
                              "confidence": None, "kept": True, "reason": ""})
     table = pa.Table.from_pylist(rows, schema=SCHEMA)
     table = table.append_column("oracle_answer", pa.array([r["silver_answer"] for r in rows], pa.string()))
-    ranks = distributed.current()
-    if ranks.is_main:
-        with atomic_path(run.questions_path(iteration)) as tmp:
-            pq.write_table(table, tmp)
-    ranks.barrier()
+    # Run on rank 0 alone (evolve's ``alone=True``; the world's questions need no model): it writes the
+    # file, and evolve's stage boundary makes every rank wait for it.
+    with atomic_path(run.questions_path(iteration)) as tmp:
+        pq.write_table(table, tmp)
     summary = {"candidates": len(rows), "kept": len(rows), "validity": 1.0, "mean_confidence": float("nan"),
                "drop_reasons": {}, "images": len(pixels), "skipped_images": len(images.skipped),
                "source": "world-oracle", "answers": dict(Counter(r["silver_answer"] for r in rows).most_common(12)),
