@@ -248,7 +248,7 @@ def test_study_arms_end_to_end(tmp_path, capsys):
     grpo = json.loads((oracle_run / "iter_01" / "reasoner" / "visplay_grpo.json").read_text())
     assert grpo["examples"] == len(answerable) > 0
     assert "labels: oracle" in (oracle_run / "config.yaml").read_text()
-    assert "the only setting under which the oracle touches training" in (oracle_run / "config.yaml").read_text()
+    assert "the only settings under which the oracle touches training" in (oracle_run / "config.yaml").read_text()
     paper_grpo = json.loads((root / "paper" / "seed_0" / "iter_01" / "reasoner" / "visplay_grpo.json").read_text())
     assert paper_grpo["examples"] == sum(r["kept"] for r in pq.read_table(
         root / "paper" / "seed_0" / "iter_01" / "questions.parquet").to_pylist())
