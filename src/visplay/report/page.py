@@ -140,7 +140,8 @@ def reward_trend_table(records: list[dict]) -> str:
     body = "".join(f"<tr><td>{esc(r['stage'])}</td><td>{r['steps']}</td><td>{r['first']:.3f}</td>"
                    f"<td>{r['last']:.3f}</td><td>{r['change']:+.3f}</td></tr>" for r in rows)
     return ("<p class='note'>Training reward within each stage (mean of the first and the last third of its "
-            "steps; the prompts are fresh, so a rise is learning, not memorising):</p>"
+            "steps; when a stage has more examples than it needs, each prompt is new to it, and a rise is learning, "
+            "not memorising):</p>"
             "<table><tr><th>stage</th><th>steps</th><th>first third</th><th>last third</th><th>change</th></tr>"
             f"{body}</table>")
 
