@@ -121,3 +121,26 @@ def test_cli_images_and_benchmark(tmp_path, capsys, monkeypatch):
     assert "wrote 12 questions" in printed and "blind" in printed
     assert read_benchmark(bench) == build_benchmark(n=12, seed=1)
     assert main(["world", "benchmark", "--out", str(tmp_path), "--n", "12"]) == 2
+
+
+def test_images_questions_follow_the_scene_and_are_valid(tmp_path, monkeypatch):
+    """--questions images: the in-distribution check. Every question is valid on its (training-split)
+    scene with the oracle's answer, families in turn, and the answers follow the scenes: skewed, unlike
+    the balanced benchmark's."""
+    from visplay.world.scenes import Scene, is_heldout
+
+    monkeypatch.setattr("visplay.cli.main.SUBCOMMAND_MODULES", ["visplay.cli.world"])
+    path = tmp_path / "images.parquet"
+    assert main(["world", "benchmark", "--out", str(path), "--n", "240", "--questions", "images"]) == 0
+    rows = read_benchmark(path)
+    assert [r["family"] for r in rows[:6]] == list(FAMILIES)
+    for row in rows:
+        scene = Scene.from_json(row["scene"])
+        assert not is_heldout(scene)
+        assert oracle_answer(row["question"], scene).answer == row["answer"]
+    existence = collections.Counter(r["answer"] for r in rows if r["family"] == "existence")
+    assert existence["yes"] > 2 * existence["no"]  # balanced benchmark: about equal
+    assert rows != build_benchmark(n=240)
+    with pytest.raises(SystemExit) as exc:  # argparse: usage and the error, exit code 2
+        main(["world", "benchmark", "--out", str(path), "--questions", "uniform"])
+    assert exc.value.code == 2
