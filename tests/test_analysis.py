@@ -34,6 +34,8 @@ def test_headroom_by_hand():
     assert s["greedy"] == 0.25 and s["majority"] == 0.5
     assert s["sample_mean"] == pytest.approx(7 / 16)
     assert s["headroom"] == pytest.approx(0.25) and s["majority_minus_sample"] == pytest.approx(0.5 - 7 / 16)
+    # pass@4: some sample right on items 1, 2 and 4 (item 3 never): what true-reward RL can reach at best
+    assert s["pass_at_m"] == 0.75 and s["pass_minus_greedy"] == pytest.approx(0.5)
     assert s["bins"]["[.5, .75]"] == {"n": 2, "share": 0.5, "majority_accuracy": 0.5}
     assert s["bins"]["[.25, .5)"] == {"n": 1, "share": 0.25, "majority_accuracy": 0.0}
     assert s["bins"]["[0, .25)"]["n"] == 0 and s["bins"]["[0, .25)"]["majority_accuracy"] is None
@@ -196,7 +198,8 @@ def test_diagnose_command_agrees_with_eval(toy, tmp_path, capsys):
     assert sum(b["n"] for b in overall["bins"].values()) == 30
     assert overall["headroom"] == pytest.approx(overall["majority"] - overall["greedy"])
     assert set(result["categories"]) and all(c["n"] for c in result["categories"].values())
-    assert "headroom" in printed and "maj@4" in printed
+    assert "headroom" in printed and "maj@4" in printed and "pass@4" in printed
+    assert overall["majority"] <= overall["pass_at_m"] and overall["sample_mean"] <= overall["pass_at_m"]
     # Greedy accuracy is exactly what `visplay eval` reports for the same model and items.
     assert main(["eval", "--model", str(toy / "base"), "--benchmark", "toy", "--data", str(toy / "bench.parquet"),
                  "--out", str(tmp_path / "eval")]) == 0
