@@ -149,17 +149,9 @@ def reasoner_reward_rise(metrics_file: Path) -> float | None:
     """Mean change of the reasoner's training reward within its stages (last third minus first third of the
     steps, :func:`visplay.report.plots.reward_trend`), read from a run's metrics.jsonl."""
     from visplay.report.plots import reward_trend, stages_in_run_order
+    from visplay.runread import read_metrics
 
-    try:
-        lines = metrics_file.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return None
-    records = []
-    for line in lines:
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            continue  # a line cut by a kill
+    records = read_metrics(metrics_file)  # absent: []; a line cut by a kill is dropped
     trends = [t["change"] for t in reward_trend(stages_in_run_order(records)) if t["kind"] == "reasoner"]
     return sum(trends) / len(trends) if trends else None
 

@@ -79,12 +79,7 @@ def curate(cfg: EvolveConfig, questioner: Path, reasoner_frozen: Path, images: I
     timer = StageTimer()
     cc, style = cfg.curation, cfg.model.prompt_style
     with timer.phase("load_images"):
-        count = min(cc.images, len(images))
-        # fixed: the authors curate from the source's first images every iteration.
-        items = [images[i] for i in range(count)] if cc.pool == "fixed" else pick_images(images, count, cfg.seed, salt)
-        pixels = images.load_images(items)
-    if not pixels:  # before any model loads: nothing to ask about is the user's data, not a result
-        raise UserError(f"no readable images in {images.description}: all {len(items)} picked image(s) failed to decode")
+        pixels = load_pool(cfg, images, salt)
     log_dir = Path(log_dir) if log_dir is not None else out_path.parent / "logs"
 
     with timer.phase("questions"), frozen_sampler(cfg, questioner, f"{name}_questions", log_dir) as sampler:
@@ -108,18 +103,14 @@ def curate(cfg: EvolveConfig, questioner: Path, reasoner_frozen: Path, images: I
 
     votes_by_candidate: dict[int, list] = {k: [extract_boxed(a) for a in samples] for k, samples in zip(asked, answers)}
     rows = []
-    png_cache: dict[str, bytes] = {}
+    cells: dict[str, dict] = {}
     for k, (item, image, raw, parsed) in enumerate(candidates):
         votes = votes_by_candidate.get(k)
         vote = majority_vote(votes) if votes is not None else None
         reason = drop_reason(parsed, vote, band=tuple(cc.band), drop_none_string=cc.drop_none_answers)
-        # Images that are files are referenced by path; others (parquet, dataset) are copied in as PNG.
-        path = str(images.image_root / item.image_id) if images.image_root is not None else None
-        if path is None and item.image_id not in png_cache:
-            png_cache[item.image_id] = png_bytes(image)
         rows.append({
             "image_id": item.image_id,
-            "image": {"bytes": None if path else png_cache[item.image_id], "path": path},
+            "image": image_cell(images, item.image_id, image, cells),
             "raw": raw,
             "question": parsed.question if parsed else None,
             "qtype": parsed.qtype if parsed else None,
@@ -153,6 +144,28 @@ def curate(cfg: EvolveConfig, questioner: Path, reasoner_frozen: Path, images: I
         **timer.as_metrics(),
     }
     return summary
+
+
+def load_pool(cfg: EvolveConfig, images: ImageSource, salt: str) -> list[tuple]:
+    """The (item, decoded image) pairs of a curation pool: ``curation.images`` of the source, the first ones
+    (``pool: fixed``, the authors: the same images every iteration) or a seeded draw per ``salt``. Refuses a
+    pool where no image decodes (the user's data, not a result)."""
+    cc = cfg.curation
+    count = min(cc.images, len(images))
+    items = [images[i] for i in range(count)] if cc.pool == "fixed" else pick_images(images, count, cfg.seed, salt)
+    pixels = images.load_images(items)
+    if not pixels:
+        raise UserError(f"no readable images in {images.description}: all {len(items)} picked image(s) failed to decode")
+    return pixels
+
+
+def image_cell(images: ImageSource, image_id: str, image, cells: dict[str, dict]) -> dict:
+    """questions.parquet's image struct: images that are files are referenced by path; others (parquet,
+    dataset) are copied in as PNG, once per image (``cells`` caches them by id)."""
+    if image_id not in cells:
+        path = str(images.image_root / image_id) if images.image_root is not None else None
+        cells[image_id] = {"bytes": None if path else png_bytes(image), "path": path}
+    return cells[image_id]
 
 
 def read_kept(path: Path, labels: str = "silver") -> list[dict]:

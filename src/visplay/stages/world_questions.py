@@ -20,13 +20,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from visplay.config import EvolveConfig
-from visplay.data.codec import png_bytes
 from visplay.data.images import ImageSource
-from visplay.errors import UserError
 from visplay.io import atomic_path
 from visplay.runfolder import RunFolder
-from visplay.stages.common import StageTimer, pick_images
-from visplay.stages.curation import SCHEMA
+from visplay.stages.common import StageTimer
+from visplay.stages.curation import SCHEMA, image_cell, load_pool
 
 # (image_id, how many, random stream) -> [(question, qtype, true answer)]: the toy world's generator.
 WorldQuestions = Callable[[str, int, random.Random], "list[tuple[str, str, str]]"]
@@ -39,20 +37,14 @@ def run_world_questions_stage(cfg: EvolveConfig, run: RunFolder, iteration: int,
     timer = StageTimer()
     cc = cfg.curation
     with timer.phase("questions"):
-        count = min(cc.images, len(images))
-        items = [images[i] for i in range(count)] if cc.pool == "fixed" else \
-            pick_images(images, count, cfg.seed, f"curation-{iteration}")
-        pixels = images.load_images(items)
-        if not pixels:
-            raise UserError(f"no readable images in {images.description}: all {len(items)} picked image(s) failed "
-                            "to decode")
+        pixels = load_pool(cfg, images, f"curation-{iteration}")  # the pool curation would draw
         rows = []
+        cells: dict[str, dict] = {}
         for item, image in pixels:
             rng = random.Random(f"world-questions/{cfg.seed}/{iteration}/{item.image_id}")
-            path = str(images.image_root / item.image_id) if images.image_root is not None else None
-            image_cell = {"bytes": None if path else png_bytes(image), "path": path}
+            cell = image_cell(images, item.image_id, image, cells)
             for question, qtype, answer in world_questions(item.image_id, cc.samples_per_image, rng):
-                rows.append({"image_id": item.image_id, "image": image_cell, "raw": None, "question": question,
+                rows.append({"image_id": item.image_id, "image": cell, "raw": None, "question": question,
                              "qtype": qtype, "questioner_answer": None, "votes": None, "silver_answer": answer,
                              "confidence": None, "kept": True, "reason": ""})
     table = pa.Table.from_pylist(rows, schema=SCHEMA)
