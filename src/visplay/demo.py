@@ -5,6 +5,8 @@
 OUT/world/base/                 the warm-started tiny base VLM (shipped with the package)
 OUT/world/images/               unlabeled toy images: pixels only, what training sees
 OUT/world/benchmark.parquet     the held-out labeled toy benchmark (scenes training never produces)
+OUT/world/images_<shift>/, benchmark_<shift>.parquet   with --shift: the same, rendered under the shift
+                                (one images folder per stage of a gradual shift)
 OUT/config.yaml, state.json, metrics.jsonl, iter_XX/, eval/, report.html   the run folder (docs/run_folder.md)
 ```
 After each iteration the reasoner is scored (greedy) on the toy benchmark by the evaluation code's ``toy``
@@ -21,32 +23,70 @@ from pathlib import Path
 from visplay.config import EvolveConfig, load_evolve_config
 from visplay.evolve import Hooks, evaluate_benchmarks, evolve, questions_oracle_accuracy
 from visplay.runfolder import RunFolder
+from visplay.world.shift import ShiftSchedule, parse_shift
 
 DEMO_IMAGES = 256
+# The demo's world: "none" (the clean renders the base was trained on) until the loop adapts to a shifted
+# world (README, Status); `visplay demo --shift faded` runs the shifted one.
+DEMO_SHIFT = "none"
 DEMO_BENCHMARK_ITEMS = 840
 # What the demo writes into its folder before the run's config.yaml: a rerun or --resume continues there.
 DEMO_ENTRIES = ("world", "eval")
 
 
+def shift_slug(shift) -> str:
+    """A file-name-safe form of one shift stage's spec.
+
+    >>> from visplay.world.shift import parse_shift
+    >>> shift_slug(parse_shift("contrast:0.25,blur:1.5").final)
+    'contrast0.25_blur1.5'
+    """
+    return shift.spec().replace(":", "").replace(",", "_")
+
+
 def prepare_world(world_dir: Path, seed: int, n_images: int, benchmark_items: int, log: Callable[[str], None],
-                  images_name: str = "images") -> dict:
-    """Base model, unlabeled images (``world_dir/images_name``) and benchmark under ``world_dir``; each reused
-    when already complete (``visplay study`` shares one world folder across its runs, images per seed)."""
+                  images_name: str = "images", shift: ShiftSchedule | None = None) -> dict:
+    """Base model, unlabeled images and benchmarks under ``world_dir``; each reused when already complete
+    (``visplay study`` shares one world folder across its runs, images per seed).
+
+    Paths: ``base``; ``images`` (``world_dir/images_name``, suffixed with the shift when there is one: the
+    first stage's images); ``images_by_iteration`` (one folder per stage of a gradual shift, else absent);
+    ``benchmark`` (the run's domain: the held-out items under the final shift) and ``clean_benchmark`` (the
+    same items, clean; the same file without a shift).
+    """
     from visplay.world.base import build_base
-    from visplay.world.benchmark import write_benchmark
+    from visplay.world.benchmark import shift_benchmark, write_benchmark
     from visplay.world.images import write_images
 
+    shift = shift or parse_shift("none")
     world_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"base": world_dir / "base", "images": world_dir / images_name, "benchmark": world_dir / "benchmark.parquet"}
+    paths = expected_world(world_dir, shift, images_name)
     if not (paths["base"] / "config.json").exists():
         log("world: copying the shipped tiny base VLM")
         build_base(paths["base"], rebuild=False, check=False, log=log)
-    if not paths["images"].exists():
-        log(f"world: rendering {n_images} unlabeled images (seed {seed})")
-        write_images(paths["images"], n_images, seed=seed)
-    if not paths["benchmark"].exists():
+    for stage, folder in zip(shift.stages, paths.get("images_by_iteration") or [paths["images"]]):
+        if not folder.exists():
+            log(f"world: rendering {n_images} unlabeled images (seed {seed}, shift {stage.spec()})")
+            write_images(folder, n_images, seed=seed, shift=None if stage.is_none else stage)
+    if not paths["clean_benchmark"].exists():
         log(f"world: building the held-out benchmark ({benchmark_items} questions)")
-        write_benchmark(paths["benchmark"], n=benchmark_items, seed=0)
+        write_benchmark(paths["clean_benchmark"], n=benchmark_items, seed=0)
+    if not paths["benchmark"].exists():
+        log(f"world: rendering the held-out benchmark under the shift {shift.final.spec()}")
+        shift_benchmark(paths["clean_benchmark"], paths["benchmark"], shift.final)
+    return paths
+
+
+def expected_world(world_dir: Path, shift: ShiftSchedule, images_name: str = "images") -> dict:
+    """The paths :func:`prepare_world` gives for ``shift``, without building anything."""
+    paths = {"base": world_dir / "base", "clean_benchmark": world_dir / "benchmark.parquet"}
+    folders = [world_dir / (images_name if stage.is_none else f"{images_name}_{shift_slug(stage)}")
+               for stage in shift.stages]
+    paths["images"] = folders[0]
+    if shift.is_gradual:
+        paths["images_by_iteration"] = folders
+    paths["benchmark"] = paths["clean_benchmark"] if shift.final.is_none else \
+        world_dir / f"benchmark_{shift_slug(shift.final)}.parquet"
     return paths
 
 
@@ -57,17 +97,21 @@ def demo_config(out: Path, paths: dict, iterations: int, seed: int, overrides: l
         "iterations": iterations,
         "seed": seed,
         "model": {"path": str(paths["base"])},
-        "data": {"images": str(paths["images"])},
+        "data": {"images": str(paths["images"]),
+                 **({"images_by_iteration": [str(p) for p in paths["images_by_iteration"]]}
+                    if paths.get("images_by_iteration") else {})},
         "eval": {"benchmarks": [{"name": "toy", "data": str(paths["benchmark"])}]},
     }
     return load_evolve_config(None, overrides, base=base)
 
 
-def toy_hooks(run: RunFolder, image_seed: int, cfg: EvolveConfig) -> Hooks:
+def toy_hooks(run: RunFolder, image_seed: int, cfg: EvolveConfig, clean_benchmark: Path | None = None) -> Hooks:
     """The oracle's answers for questions.parquet, and after each iteration the toy accuracy (the config's
-    ``toy`` benchmark) with the oracle's view of the curated questions; for the oracle-rlvr arm, the world's
-    own questions about an image with their true answers."""
-    from visplay.world.examples import generate_question
+    ``toy`` benchmark, the run's domain) and on ``clean_benchmark`` (the same items, clean) with the oracle's
+    view of the curated questions; for the oracle arms, the world's own questions about an image, drawn so
+    that their answers do not give themselves away, with their true answers and completions."""
+    from visplay.world.base_data import reasoner_output, reasoner_thought
+    from visplay.world.examples import balanced_question
     from visplay.world.images import scene_of_image
     from visplay.world.oracle import oracle_answer
 
@@ -75,23 +119,37 @@ def toy_hooks(run: RunFolder, image_seed: int, cfg: EvolveConfig) -> Hooks:
         result = oracle_answer(question, scene_of_image(image_id, image_seed))
         return result.answer if result.valid else None
 
-    def world_questions(image_id: str, n: int, rng) -> list[tuple[str, str, str]]:
+    def world_questions(image_id: str, n: int, rng) -> list[tuple[str, str, str, str]]:
         scene = scene_of_image(image_id, image_seed)
-        return [(ex.question, ex.qtype, ex.answer) for ex in (generate_question(rng, scene) for _ in range(n))]
+        examples = [balanced_question(rng, scene) for _ in range(n)]
+        return [(ex.question, ex.qtype, ex.answer, reasoner_output(reasoner_thought(ex.query, scene), ex.answer))
+                for ex in examples]
 
     def evaluate(iteration: int, reasoner_dir: Path, eval_dir: Path) -> dict:
-        metrics = evaluate_toy(cfg, reasoner_dir, eval_dir)
+        metrics = evaluate_toy(cfg, reasoner_dir, eval_dir, clean_benchmark)
         metrics.update(questions_oracle_accuracy(run.questions_path(iteration)))
         return metrics
 
-    # world_questions is called only under curation.source=world-oracle (the oracle-rlvr arm).
+    # world_questions is called only under curation.source=world-oracle (the oracle arms).
     return Hooks(annotate=annotate, evaluate=evaluate, world_questions=world_questions)
 
 
-def evaluate_toy(cfg: EvolveConfig, model_dir: Path, out_dir: Path) -> dict:
-    """``toy_accuracy`` (and ``toy_unparsed_rate``) of ``model_dir``: evolve's benchmark scoring on the demo
-    config's one benchmark, the toy benchmark (its notes go nowhere: the demo prints its own table)."""
-    return evaluate_benchmarks(cfg, model_dir, out_dir, log=lambda m: None)
+def evaluate_toy(cfg: EvolveConfig, model_dir: Path, out_dir: Path, clean_benchmark: Path | None = None) -> dict:
+    """``toy_accuracy`` (and ``toy_unparsed_rate``) of ``model_dir`` on the demo config's one benchmark, the toy
+    benchmark of the run's domain, and ``toy_clean_accuracy`` on ``clean_benchmark`` (results under
+    ``out_dir/clean``); without a separate clean benchmark (no shift) the two accuracies are the same number.
+    Scored by evolve's benchmark scoring (its notes go nowhere: the demo prints its own table)."""
+    metrics = evaluate_benchmarks(cfg, model_dir, out_dir, log=lambda m: None)
+    if clean_benchmark is None or Path(clean_benchmark) == Path(cfg.eval.benchmarks[0].data):
+        metrics["toy_clean_accuracy"] = metrics.get("toy_accuracy")
+        return metrics
+    clean_eval = cfg.eval.model_copy(update={"benchmarks": [
+        cfg.eval.benchmarks[0].model_copy(update={"data": str(clean_benchmark)})]})
+    clean = evaluate_benchmarks(cfg.model_copy(update={"eval": clean_eval}), model_dir, out_dir / "clean",
+                                log=lambda m: None)
+    metrics["toy_clean_accuracy"] = clean.get("toy_accuracy")
+    metrics["toy_clean_unparsed_rate"] = clean.get("toy_unparsed_rate")
+    return metrics
 
 
 STUDY_COMMAND = "visplay study --arms paper,oracle-labels --seeds 0,1,2"
@@ -152,11 +210,13 @@ def explain(rows: list[dict]) -> str:
 def run_demo(out: str | Path, iterations: int = 3, seed: int = 0, n_images: int = DEMO_IMAGES,
              benchmark_items: int = DEMO_BENCHMARK_ITEMS, resume: bool = False, overrides: list[str] | None = None,
              log: Callable[[str], None] = print, on_iteration: Callable[[dict], None] | None = None,
-             world: dict | None = None, base_row: dict | None = None) -> list[dict]:
+             world: dict | None = None, base_row: dict | None = None, shift: str = DEMO_SHIFT) -> list[dict]:
     """Run the demo into ``out``; returns the table rows (row 0 = the base model).
 
-    ``world`` (paths from :func:`prepare_world`) and ``base_row`` (the base model's scores) let
-    ``visplay study`` share one world and one base evaluation across its runs.
+    ``shift`` (a :mod:`visplay.world.shift` spec) renders the unlabeled images and a copy of the held-out items
+    under it; ``toy_accuracy`` is then the shifted domain's and ``toy_clean_accuracy`` the clean one's.
+    ``world`` (paths from :func:`prepare_world`, already under the shift) and ``base_row`` (the base model's
+    scores) let ``visplay study`` share one world and one base evaluation across its runs.
     """
     from visplay.distributed import launched_world_size
     from visplay.errors import UserError
@@ -167,29 +227,36 @@ def run_demo(out: str | Path, iterations: int = 3, seed: int = 0, n_images: int 
     if launched_world_size() > 1:
         raise UserError("the demo runs in one process; start `visplay evolve` under torchrun or accelerate launch "
                         "for a multi-process run")
+    try:
+        schedule = parse_shift(shift)
+    except ValueError as exc:
+        raise UserError(f"--shift: {exc}") from None
+    if schedule.is_gradual and len(schedule.stages) > iterations:
+        raise UserError(f"--shift {shift}: {len(schedule.stages)} stages for {iterations} iterations; give at most "
+                        "one stage per iteration")
     out = Path(out)
     # Everything is checked before the world is built: the folder, the --set overrides and, on resume,
     # that they match the stored run. Before the world exists the overrides are validated against the
     # shipped model's folder (any existing path would do; the real paths are filled in below).
-    expected = world or {"base": out / "world" / "base", "images": out / "world" / "images",
-                         "benchmark": out / "world" / "benchmark.parquet"}
-    if check_folder_entries(out, resume, DEMO_ENTRIES) and all(Path(p).exists() for p in expected.values()):
+    expected = world or expected_world(out / "world", schedule)
+    if check_folder_entries(out, resume, DEMO_ENTRIES) and all(
+            Path(p).exists() for value in expected.values() for p in (value if isinstance(value, list) else [value])):
         early = demo_config(out, expected, iterations, seed, overrides)
         check_run_folder(early, out, resume, DEMO_ENTRIES)
     else:
         early = demo_config(out, {"base": ASSET_DIR, "images": ASSET_DIR, "benchmark": ASSET_DIR}, iterations, seed,
                             overrides)
     check_sampler_environment(early.sampler)  # e.g. sampler.backend=vllm on a machine without a GPU
-    paths = world or prepare_world(out / "world", seed, n_images, benchmark_items, log)
+    paths = world or prepare_world(out / "world", seed, n_images, benchmark_items, log, shift=schedule)
     cfg = demo_config(out, paths, iterations, seed, overrides)
     run = RunFolder(out)
     if base_row is None:
         log("evaluating the base model on the toy benchmark")
-        base_row = {"iteration": 0, **evaluate_toy(cfg, paths["base"], out / "eval" / "base")}
+        base_row = {"iteration": 0, **evaluate_toy(cfg, paths["base"], out / "eval" / "base", paths["clean_benchmark"])}
     if on_iteration is not None:
         on_iteration(base_row)
-    rows = evolve(cfg, out, resume=resume, hooks=toy_hooks(run, seed, cfg), on_iteration=on_iteration,
-                  allowed_entries=DEMO_ENTRIES)
+    rows = evolve(cfg, out, resume=resume, hooks=toy_hooks(run, seed, cfg, paths["clean_benchmark"]),
+                  on_iteration=on_iteration, allowed_entries=DEMO_ENTRIES)
     from visplay.report import write_report
 
     write_report(out)

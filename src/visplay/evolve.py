@@ -37,6 +37,7 @@ from visplay.stages.curation import Annotate, explain_too_few, pool_size_warning
 from visplay.stages.questioner import run_questioner_stage
 from visplay.stages.reasoner import run_reasoner_stage
 from visplay.stages.world_questions import WorldQuestions, run_world_questions_stage
+from visplay.stages.world_sft import run_world_sft_stage
 
 log = logging.getLogger(__name__)
 
@@ -139,19 +140,29 @@ def prepare_run(cfg: EvolveConfig, out: Path, resume: bool, allowed_entries: tup
     return run
 
 
-def check_inputs(cfg: EvolveConfig) -> ImageSource:
-    """Every input of a run, checked before anything is written: the base model's files, the images (at
-    least one must decode) and the benchmarks (readable, every image decodes: they are first read after
-    the first iteration, hours in). Returns the opened image source."""
+def image_paths(cfg: EvolveConfig) -> list[str]:
+    """The image source of each iteration, in order: ``data.images_by_iteration`` (a gradual shift, the last
+    source for later iterations) or ``data.images`` for every iteration."""
+    by_iteration = list(cfg.data.images_by_iteration)
+    return [by_iteration[min(i, len(by_iteration)) - 1] if by_iteration else cfg.data.images
+            for i in range(1, cfg.iterations + 1)]
+
+
+def check_inputs(cfg: EvolveConfig) -> dict[str, ImageSource]:
+    """Every input of a run, checked before anything is written: the base model's files, the images of every
+    iteration (at least one must decode in each source) and the benchmarks (readable, every image decodes:
+    they are first read after the first iteration, hours in). Returns the opened image sources by path."""
     read_model_config(Path(cfg.model.path))  # a wrong model folder is reported before any image is read
-    images = open_image_source(cfg.data.images, cfg.data.image_column)
-    images.require_readable()
+    sources = {}
+    for path in dict.fromkeys(image_paths(cfg)):
+        sources[path] = open_image_source(path, cfg.data.image_column)
+        sources[path].require_readable()
     if cfg.eval.benchmarks:
         from visplay.evaluation.data import check_images, load_benchmark
 
         for bench in cfg.eval.benchmarks:
             check_images(load_benchmark(bench.name, Path(bench.data), limit=bench.limit))
-    return images
+    return sources
 
 
 def _copy_checkpoint(src: Path, dst: Path) -> None:
@@ -185,16 +196,17 @@ def evolve(cfg: EvolveConfig, out: str | Path, resume: bool = False, hooks: Hook
                         "oracle-rlvr arm of visplay study / visplay demo); a run on your own images has none")
     ranks = distributed.current()
 
-    def start() -> ImageSource:
+    def start() -> dict[str, ImageSource]:
         check_run_folder(cfg, out, resume, allowed_entries)  # cheap, and says "already holds a run" first
-        images = check_inputs(cfg)
+        sources = check_inputs(cfg)
         prepare_run(cfg, out, resume, allowed_entries)
-        if (warning := pool_size_warning(cfg, len(images))) is not None:
-            log.warning(warning)
-        return images
+        for source in sources.values():
+            if (warning := pool_size_warning(cfg, len(source))) is not None:
+                log.warning(warning)
+        return sources
 
     if ranks.world == 1:
-        images = start()
+        sources = start()
     else:
         # Rank 0 alone checks the inputs and prepares the folder (a rank checking after rank 0 wrote
         # config.yaml would find "a run already there"); its verdict, or its error, reaches every rank.
@@ -202,7 +214,8 @@ def evolve(cfg: EvolveConfig, out: str | Path, resume: bool = False, hooks: Hook
             start()  # nothing to hand over: the image source stays on rank 0, the others open their own
 
         ranks.on_main(start_on_main)
-        images = open_image_source(cfg.data.images, cfg.data.image_column)
+        sources = {path: open_image_source(path, cfg.data.image_column) for path in dict.fromkeys(image_paths(cfg))}
+    per_iteration = image_paths(cfg)
     run = RunFolder(out, writer=ranks.is_main)
     base = Path(cfg.model.path)
     rows = []
@@ -211,6 +224,7 @@ def evolve(cfg: EvolveConfig, out: str | Path, resume: bool = False, hooks: Hook
         r_prev = base if iteration == 1 else run.reasoner_dir(iteration - 1)
         row: dict = {"iteration": iteration}
         started = time.perf_counter()
+        images = sources[per_iteration[iteration - 1]]
 
         if cfg.questioner.train:
             _run_stage(run, ranks, iteration, "questioner",
@@ -237,7 +251,10 @@ def evolve(cfg: EvolveConfig, out: str | Path, resume: bool = False, hooks: Hook
                 if cfg.curation.on_too_few == "stop":
                     raise RunStopped(message)
                 log.warning("%s; continuing as configured", message)
-            if kept and cfg.reasoner.train:
+            if kept and cfg.reasoner.train and cfg.reasoner.objective == "sft":  # the oracle-sft arm (world-oracle)
+                _run_stage(run, ranks, iteration, "reasoner", alone=True,
+                           work=lambda: run_world_sft_stage(cfg, run, iteration, r_prev))
+            elif kept and cfg.reasoner.train:
                 _run_stage(run, ranks, iteration, "reasoner",
                            lambda: run_reasoner_stage(cfg, run, iteration, r_prev, kept))
             else:

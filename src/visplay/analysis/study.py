@@ -8,7 +8,10 @@ An arm is a named list of ``--set`` overrides on the demo's config, so a new var
   where the oracle touches training (``reasoner.labels: oracle``; its config.yaml says so in words);
 - ``oracle-rlvr``: questioner and curation skipped; the reasoner trains with GRPO on the toy world's own
   questions about the iteration's pool images, rewarded by the oracle (``curation.source: world-oracle``):
-  the ceiling of any label-free loop, and with oracle-labels the only arm where the oracle touches training;
+  the ceiling of any label-free loop; its questions are drawn so that answers are balanced per image;
+- ``oracle-sft``: the same questions, learned by supervised fine-tuning on their true completions (thought and
+  answer; ``reasoner.objective: sft``): what any reward could teach with that data. With oracle-labels and
+  oracle-rlvr the only arms where the oracle touches training;
 - ``no-band``: every answered question is kept (``curation.band: [0, 1]``);
 - ``no-diversity``: lambda = 0;
 - ``frozen-questioner``: the questioner stage is skipped (Q_0 writes every iteration's questions);
@@ -51,6 +54,9 @@ ARMS = {arm.name: arm for arm in (
     Arm("oracle-rlvr", ("questioner.train=false", "curation.source=world-oracle"),
         "the reasoner alone trains on the world's own questions about the training images with the oracle's "
         "answers (the RL ceiling)"),
+    Arm("oracle-sft", ("questioner.train=false", "curation.source=world-oracle", "reasoner.objective=sft"),
+        "the reasoner alone trains by supervised fine-tuning on oracle-rlvr's questions with their true answers and "
+        "thoughts, as many prompts (the yardstick of what any reward could teach with that data)"),
     Arm("no-band", ("curation.band=[0.0, 1.0]",), "every answered question kept"),
     Arm("no-diversity", ("reward.diversity_lambda=0",), "no diversity penalty (lambda = 0)"),
     Arm("frozen-questioner", ("questioner.train=false",), "questioner stage skipped: Q_0 asks every iteration"),
@@ -139,6 +145,7 @@ class RunResult:
     seed: int
     rows: list[dict]  # row 0 = base model; one row per iteration
     families: dict[int, dict[str, float]] = field(default_factory=dict)  # iteration -> family -> accuracy (0-1)
+    clean_families: dict[int, dict[str, float]] = field(default_factory=dict)  # the same on the clean render
     seconds: float = 0.0
     # Mean over the run's reasoner stages of (last third - first third) of the training reward: does the
     # reward on fresh prompts rise within a stage? None when no reasoner stage trained.
@@ -156,6 +163,12 @@ def reasoner_reward_rise(metrics_file: Path) -> float | None:
     return sum(trends) / len(trends) if trends else None
 
 
+def _clean_families(eval_dir: Path) -> dict[str, float]:
+    """Per-family accuracy on the clean benchmark (``evaluate_toy``'s ``clean/`` folder; absent without a shift,
+    where the clean benchmark is the run's own)."""
+    return _families(eval_dir / "clean" / "toy" / "summary.json")
+
+
 def _families(summary_file: Path) -> dict[str, float]:
     try:
         breakdown = json.loads(summary_file.read_text()).get("breakdown") or {}
@@ -166,16 +179,35 @@ def _families(summary_file: Path) -> dict[str, float]:
 
 def run_study(out: str | Path, arms: list[Arm], seeds: list[int], iterations: int = 3,
               overrides: list[str] | None = None, log: Callable[[str], None] = print,
-              n_images: int | None = None, benchmark_items: int | None = None) -> dict:
+              n_images: int | None = None, benchmark_items: int | None = None, shift: str | None = None) -> dict:
     """Run (or resume) every (arm, seed) demo under ``out``; write study.json and report.html; return the study.
 
-    ``n_images`` / ``benchmark_items`` default to the demo's (tests use fewer).
+    ``shift`` (default: the demo's) renders the images and the benchmark under a :mod:`visplay.world.shift`
+    spec; every row then carries ``toy_accuracy`` (the shifted domain) and ``toy_clean_accuracy`` (the same
+    items, clean). ``n_images`` / ``benchmark_items`` default to the demo's (tests use fewer).
     """
-    from visplay.demo import DEMO_BENCHMARK_ITEMS, DEMO_IMAGES, demo_config, evaluate_toy, prepare_world, run_demo
+    from visplay.demo import (
+        DEMO_BENCHMARK_ITEMS,
+        DEMO_IMAGES,
+        DEMO_SHIFT,
+        demo_config,
+        evaluate_toy,
+        prepare_world,
+        run_demo,
+    )
+    from visplay.world.shift import parse_shift
 
     n_images = n_images or DEMO_IMAGES
     benchmark_items = benchmark_items or DEMO_BENCHMARK_ITEMS
 
+    shift = DEMO_SHIFT if shift is None else shift
+    try:
+        schedule = parse_shift(shift)
+    except ValueError as exc:
+        raise UserError(f"--shift: {exc}") from None
+    if len(schedule.stages) > iterations:
+        raise UserError(f"--shift {shift}: {len(schedule.stages)} stages for {iterations} iterations; give at most "
+                        "one stage per iteration")
     out = Path(out)
     if iterations < 1:
         raise UserError("--iterations must be at least 1")
@@ -190,6 +222,9 @@ def run_study(out: str | Path, arms: list[Arm], seeds: list[int], iterations: in
         if previous.get("iterations") != iterations:
             raise UserError(f"{out} holds a study with {previous.get('iterations')} iterations; use the same "
                             "--iterations or another --out")
+        if previous.get("shift", "none") != schedule.spec():
+            raise UserError(f"{out} holds a study under --shift {previous.get('shift', 'none')}; use the same "
+                            "--shift or another --out")
     # Every arm's config must be valid before anything is written (the world's paths are not there yet:
     # an existing folder stands in for them).
     stand_in = {"base": Path("."), "images": Path("."), "benchmark": Path(".")}
@@ -202,11 +237,15 @@ def run_study(out: str | Path, arms: list[Arm], seeds: list[int], iterations: in
     world_dir = out / "world"
     # One world for every run (base model, benchmark), with the unlabeled images of each seed.
     worlds = {seed: prepare_world(world_dir, seed, n_images, benchmark_items, log,
-                                  images_name=f"images_seed{seed}") for seed in seeds}
+                                  images_name=f"images_seed{seed}", shift=schedule) for seed in seeds}
     base_cfg = demo_config(out, worlds[seeds[0]], iterations, seeds[0], list(overrides or []))
     log("evaluating the base model on the toy benchmark (shared by every run)")
-    base_row = {"iteration": 0, **evaluate_toy(base_cfg, worlds[seeds[0]]["base"], world_dir / "base_eval")}
-    base_families = _families(world_dir / "base_eval" / "toy" / "summary.json")
+    # The shift's own folder: a study folder holds one shift (checked above), but the names stay unambiguous.
+    base_eval = world_dir / ("base_eval" if schedule.final.is_none else f"base_eval_{schedule.final.spec()}")
+    base_row = {"iteration": 0, **evaluate_toy(base_cfg, worlds[seeds[0]]["base"], base_eval,
+                                               worlds[seeds[0]]["clean_benchmark"])}
+    base_families = _families(base_eval / "toy" / "summary.json")
+    base_clean_families = _clean_families(base_eval)
     results: list[RunResult] = []
     total = len(arms) * len(seeds)
     for k, (arm, seed) in enumerate((a, s) for a in arms for s in seeds):
@@ -216,16 +255,18 @@ def run_study(out: str | Path, arms: list[Arm], seeds: list[int], iterations: in
         started = time.perf_counter()
         rows = run_demo(run_dir, iterations=iterations, seed=seed, resume=resume,
                         overrides=list(arm.overrides) + list(overrides or []), log=lambda m: None,
-                        world=worlds[seed], base_row=dict(base_row))
-        families = {0: base_families}
+                        world=worlds[seed], base_row=dict(base_row), shift=schedule.spec())
+        families, clean_families = {0: base_families}, {0: base_clean_families}
         for i in range(1, iterations + 1):
             families[i] = _families(run_dir / f"iter_{i:02d}" / "eval" / "toy" / "summary.json")
-        results.append(RunResult(arm.name, seed, rows, families, round(time.perf_counter() - started, 1),
-                                 reasoner_reward_rise(run_dir / "metrics.jsonl")))
+            clean_families[i] = _clean_families(run_dir / f"iter_{i:02d}" / "eval") or families[i]
+        results.append(RunResult(arm.name, seed, rows, families, clean_families,
+                                 round(time.perf_counter() - started, 1), reasoner_reward_rise(run_dir / "metrics.jsonl")))
         last = rows[-1]
         log(f"    toy acc {100 * (rows[0].get('toy_accuracy') or 0):.1f}% -> "
-            f"{100 * (last.get('toy_accuracy') or 0):.1f}% in {results[-1].seconds:.0f} s")
-    study = summarize_study(arms, seeds, iterations, results)
+            f"{100 * (last.get('toy_accuracy') or 0):.1f}% (clean {100 * (rows[0].get('toy_clean_accuracy') or 0):.1f}% "
+            f"-> {100 * (last.get('toy_clean_accuracy') or 0):.1f}%) in {results[-1].seconds:.0f} s")
+    study = summarize_study(arms, seeds, iterations, results, shift=schedule.spec())
     write_json_atomic(study_file, study)
     write_study_report(out, study)
     return study
@@ -236,40 +277,51 @@ def run_study(out: str | Path, arms: list[Arm], seeds: list[int], iterations: in
 # --------------------------------------------------------------------------------------------------
 
 
-def summarize_study(arms: list[Arm], seeds: list[int], iterations: int, results: list[RunResult]) -> dict:
-    """Mean +- sd over seeds per arm and iteration (toy accuracy, pseudo-label accuracy, kept), and
-    per-family accuracy changes from the base model."""
-    summary = {"iterations": iterations, "seeds": seeds, "arms": [], "runs": []}
+def _delta(rows: list[dict], runs: list[RunResult], key: str):
+    return mean_sd([row.get(key) - r.rows[0][key] if row.get(key) is not None and r.rows[0].get(key) is not None
+                    else None for row, r in zip(rows, runs)])
+
+
+def _family_deltas(runs: list[RunResult], iterations: int, attr: str) -> dict[str, dict[str, float | None]]:
+    families = sorted({f for r in runs for f in getattr(r, attr).get(0, {})})
+    return {str(i): {f: mean_sd([getattr(r, attr).get(i, {}).get(f) - getattr(r, attr)[0][f]
+                                 if getattr(r, attr).get(i, {}).get(f) is not None else None for r in runs])[0]
+                     for f in families}
+            for i in range(1, iterations + 1)}
+
+
+def summarize_study(arms: list[Arm], seeds: list[int], iterations: int, results: list[RunResult],
+                    shift: str = "none") -> dict:
+    """Mean +- sd over seeds per arm and iteration (toy accuracy on the run's domain and on the clean render,
+    pseudo-label accuracy, kept), and per-family accuracy changes from the base model in both domains."""
+    summary = {"iterations": iterations, "seeds": seeds, "shift": shift, "arms": [], "runs": []}
     for r in results:
         summary["runs"].append({"arm": r.arm, "seed": r.seed, "seconds": r.seconds, "rows": r.rows,
                                 "families": {str(i): f for i, f in r.families.items()},
+                                "clean_families": {str(i): f for i, f in r.clean_families.items()},
                                 "reward_rise": r.reward_rise})
     for arm in arms:
         runs = [r for r in results if r.arm == arm.name]
         per_iter = []
         for i in range(iterations + 1):
             rows = [r.rows[i] if i < len(r.rows) else {} for r in runs]
-            acc = mean_sd([row.get("toy_accuracy") for row in rows])
-            delta = mean_sd([row.get("toy_accuracy") - r.rows[0]["toy_accuracy"]
-                             if row.get("toy_accuracy") is not None and r.rows[0].get("toy_accuracy") is not None
-                             else None for row, r in zip(rows, runs)])
             per_iter.append({
-                "iteration": i, "toy_accuracy": acc, "delta": delta,
+                "iteration": i, "toy_accuracy": mean_sd([row.get("toy_accuracy") for row in rows]),
+                "delta": _delta(rows, runs, "toy_accuracy"),
+                "toy_clean_accuracy": mean_sd([row.get("toy_clean_accuracy") for row in rows]),
+                "clean_delta": _delta(rows, runs, "toy_clean_accuracy"),
                 "pseudo_label_accuracy": mean_sd([row.get("pseudo_label_accuracy") for row in rows]),
                 "kept": mean_sd([row.get("kept") for row in rows]),
                 "oracle_valid_rate": mean_sd([row.get("oracle_valid_rate") for row in rows]),
             })
         families = sorted({f for r in runs for f in r.families.get(0, {})})
-        family_delta = {}
-        for i in range(1, iterations + 1):
-            family_delta[str(i)] = {
-                f: mean_sd([r.families.get(i, {}).get(f) - r.families[0][f]
-                            if r.families.get(i, {}).get(f) is not None else None for r in runs])[0]
-                for f in families}
+        family_delta = _family_deltas(runs, iterations, "families")
+        clean_family_delta = _family_deltas(runs, iterations, "clean_families")
         family_acc = {str(i): {f: mean_sd([r.families.get(i, {}).get(f) for r in runs])[0] for f in families}
                       for i in range(iterations + 1)}
         summary["arms"].append({"name": arm.name, "description": arm.description, "overrides": list(arm.overrides),
                                 "iterations": per_iter, "family_delta": family_delta, "family_accuracy": family_acc,
+                                "clean_family_delta": clean_family_delta,
                                 "reward_rise": mean_sd([r.reward_rise for r in runs]),
                                 "seconds": sum(r.seconds for r in runs)})
     return summary
@@ -286,12 +338,14 @@ def _pm(pair, scale: float = 100.0, signed: bool = False, digits: int = 1) -> st
 def format_study(study: dict) -> str:
     """The arms table (toy accuracy per iteration, mean±sd over seeds, in %), then per-family changes."""
     n = study["iterations"]
-    header = ["arm"] + [f"iter {i}" for i in range(n + 1)] + [f"Δ iter {n}", "pseudo-label acc", "kept",
-                                                               "R reward rise"]
+    header = ["arm"] + [f"iter {i}" for i in range(n + 1)] + [f"Δ iter {n}", f"clean iter {n}", f"clean Δ iter {n}",
+                                                               "pseudo-label acc", "kept", "R reward rise"]
     rows = [header]
     for arm in study["arms"]:
         its = arm["iterations"]
         rows.append([arm["name"]] + [_pm(it["toy_accuracy"]) for it in its] + [_pm(its[n]["delta"], signed=True)]
+                    + [_pm(its[n].get("toy_clean_accuracy") or (None, None)),
+                       _pm(its[n].get("clean_delta") or (None, None), signed=True)]
                     + [" / ".join(_pm(its[i]["pseudo_label_accuracy"], digits=0) for i in range(1, n + 1)),
                        " / ".join(_pm(its[i]["kept"], scale=1, digits=0) for i in range(1, n + 1)),
                        _pm(arm.get("reward_rise") or (None, None), scale=1, signed=True, digits=2)])
@@ -299,12 +353,21 @@ def format_study(study: dict) -> str:
     frows = [["arm"] + families]
     for arm in study["arms"]:
         frows.append([arm["name"]] + [_pm(arm["family_delta"][str(n)].get(f), signed=True) for f in families])
+    crows = [["arm"] + families]
+    for arm in study["arms"]:
+        clean = arm.get("clean_family_delta", {}).get(str(n), {})
+        crows.append([arm["name"]] + [_pm(clean.get(f), signed=True) for f in families])
     seeds = ",".join(str(s) for s in study["seeds"])
-    text = (f"held-out toy accuracy (greedy, %), mean±sd over seeds {seeds}; pseudo-label accuracy (%) and kept "
-            f"questions per iteration; R reward rise: the reasoner's training reward within a stage (last third "
-            f"of its steps minus first third, mean over stages):\n{text_table(rows)}")
+    shift = study.get("shift", "none")
+    domain = "held-out toy accuracy" if shift == "none" else f"held-out toy accuracy under the shift {shift}"
+    text = (f"{domain} (greedy, %), mean±sd over seeds {seeds}; clean: the same items rendered without a shift; "
+            f"pseudo-label accuracy (%) and kept questions per iteration; R reward rise: the reasoner's training "
+            f"reward within a stage (last third of its steps minus first third, mean over stages):\n{text_table(rows)}")
     if families:
-        text += f"\n\nper-family accuracy change after iteration {n} (points, mean over seeds):\n{text_table(frows)}"
+        text += (f"\n\nper-family accuracy change after iteration {n} (points, mean over seeds){'' if shift == 'none' else ', shifted'}:\n"
+                 f"{text_table(frows)}")
+        if shift != "none":
+            text += f"\n\nthe same on the clean render:\n{text_table(crows)}"
     return text
 
 

@@ -20,6 +20,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=Path("runs/demo"), help="run folder (default: runs/demo)")
     p.add_argument("--iterations", type=int, default=3, help="self-evolution iterations (default: 3)")
     p.add_argument("--seed", type=int, default=0, help="seed of the images and sampling (default: 0)")
+    p.add_argument("--shift", default=None, metavar="SPEC",
+                   help="render the unlabeled images and a copy of the held-out items under a shift, e.g. faded "
+                        "(= contrast:0.25), blur:3, contrast:0.5>0.25 (a gradual shift over iterations); none = the "
+                        "clean world (docs/shifts.md; default: none, the clean world)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted demo in --out")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key of the run, as in `visplay evolve` (repeatable)")
@@ -32,8 +36,15 @@ def run(args: argparse.Namespace) -> int:
     if args.iterations < 1:
         raise UserError("--iterations must be at least 1")
     from visplay.cli.progress import RowPrinter, format_table, setup_logging
-    from visplay.demo import explain, run_demo
+    from visplay.demo import DEMO_SHIFT, explain, run_demo
     from visplay.evolve import RunStopped
+    from visplay.world.shift import parse_shift
+
+    shift = DEMO_SHIFT if args.shift is None else args.shift
+    try:
+        schedule = parse_shift(shift)
+    except ValueError as exc:
+        raise UserError(f"--shift: {exc}") from None
 
     setup_logging()
     started = time.perf_counter()
@@ -46,10 +57,11 @@ def run(args: argparse.Namespace) -> int:
         print(printer.lines(row), flush=True)
         print()
 
-    print(f"VisPlay demo -> {args.out} ({args.iterations} iterations; row 0 is the base model)", flush=True)
+    world = "the clean toy world" if schedule.is_none else f"the toy world under the shift {schedule.spec()}"
+    print(f"VisPlay demo -> {args.out} ({args.iterations} iterations on {world}; row 0 is the base model)", flush=True)
     try:
         run_demo(args.out, iterations=args.iterations, seed=args.seed, resume=args.resume,
-                 overrides=args.overrides, on_iteration=show)
+                 overrides=args.overrides, on_iteration=show, shift=schedule.spec())
     except RunStopped as exc:
         print(f"visplay: stopped: {exc}", file=sys.stderr)
         return 1

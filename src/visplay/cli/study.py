@@ -29,6 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--iterations", type=int, default=3, help="iterations per run (default: 3)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="a config override applied to every arm (repeatable)")
+    p.add_argument("--shift", default=None, metavar="SPEC",
+                   help="render every run's images and a copy of the held-out items under a shift (as visplay demo "
+                        "--shift; default: the demo's); the table then shows both domains")
     p.add_argument("--out", type=Path, default=Path("runs/study"), help="study folder (default: runs/study)")
     p.set_defaults(handler=run)
 
@@ -38,6 +41,13 @@ def run(args: argparse.Namespace) -> int:
     from visplay.cli.progress import setup_logging
     from visplay.errors import UserError
 
+    from visplay.world.shift import parse_shift
+
+    if args.shift is not None:
+        try:
+            parse_shift(args.shift)
+        except ValueError as exc:
+            raise UserError(f"--shift: {exc}") from None
     arms = parse_arms(args.arms, args.arm)
     seeds = parse_seeds(args.seeds)
     if args.iterations < 1:
@@ -51,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     setup_logging()
     started = time.perf_counter()
     study = run_study(args.out, arms, seeds, iterations=args.iterations, overrides=args.overrides,
-                      log=lambda m: print(m, flush=True))
+                      log=lambda m: print(m, flush=True), shift=args.shift)
     print()
     print(format_study(study))
     print(f"\nstudy finished in {time.perf_counter() - started:.0f} s; {args.out / 'study.json'}, "

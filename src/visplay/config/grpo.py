@@ -68,7 +68,12 @@ class GRPOSettings(Section):
     micro_batch_size: Int | None = Field(None, ge=1, description="completions per device per forward/backward pass; "
                                          "gradient accumulation fills the update; null = the whole update in one pass")
     seed: Int = Field(0, description="seed for sampling, example order and initialisation")
-    train_vision: Bool = Field(True, description="train the vision tower too (authors: yes); false freezes it")
+    train_vision: Bool = Field(True, description="train the vision tower too (authors: yes); false freezes it (the "
+                               "same as trainable: language)")
+    trainable: Literal["all", "language", "vision", "embed-norms"] = Field(
+        "all", description="which parameters train: all (authors), language (vision tower frozen), vision (the vision "
+        "tower alone), embed-norms (the vision tower's patch embedding and norms only, about 5% of the toy base: "
+        "a departure after TENT, for a shifted image domain)")
     bf16: Bool | None = Field(None, description="bf16 mixed precision (fp32 master weights); null = on when a "
                               "bf16-capable GPU is used")
     gradient_checkpointing: Bool | None = Field(None, description="recompute activations in the backward pass to save "
@@ -112,6 +117,18 @@ class GRPOSettings(Section):
             raise fail("micro_batch_size", f"{self.micro_batch_size} must divide the completions of one update "
                        f"(prompts_per_step x group_size = {update})")
         return self
+
+    @model_validator(mode="after")
+    def _one_trainable_setting(self) -> GRPOSettings:
+        if not self.train_vision and self.trainable not in ("all", "language"):
+            raise fail("trainable", f"{self.trainable} trains vision parameters, but train_vision is false; set one "
+                       "of the two")
+        return self
+
+    @property
+    def trainable_parameters(self) -> str:
+        """The ``trainable`` setting with the older ``train_vision: false`` folded in."""
+        return "language" if not self.train_vision else self.trainable
 
     # --- presets ------------------------------------------------------------------------------------
     @classmethod

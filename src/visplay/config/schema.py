@@ -42,6 +42,10 @@ class DataConfig(Section):
                                  "folder")
     image_column: str | None = Field(None, description="image column of a parquet file / dataset; null = guess "
                                      "(images, image)")
+    images_by_iteration: list[ExistingPath] = Field(
+        default_factory=list, description="a gradual domain shift (a departure: the paper draws one fixed pool): "
+        "iteration i reads the i-th of these image sources instead of data.images, the last one for later "
+        "iterations; empty = data.images every iteration")
 
 
 class SamplerConfig(Section):
@@ -185,6 +189,12 @@ class ReasonerConfig(Section):
         "toy world's true answers for the kept questions it can answer. oracle is the oracle-labels study arm, an "
         "upper bound and NOT self-evolution: with curation.source=world-oracle, the only settings under which the "
         "oracle touches training (toy world only)")
+    objective: Literal["grpo", "sft"] = Field(
+        "grpo", description="how the reasoner learns: grpo (the method); sft = supervised fine-tuning on the world's "
+        "true completions (thought and answer) of the same questions, as many prompts as GRPO would see (the "
+        "oracle-sft study arm: what any reward could teach with that data; needs curation.source=world-oracle)")
+    sft_learning_rate: Float = Field(1e-4, gt=0.0, description="AdamW learning rate of objective=sft (the base "
+                                     "recipe's; 100 steps of 32 recover a shifted domain at 1e-4)")
 
 
 class EvalBenchmark(Section):
@@ -214,6 +224,13 @@ class EvolveConfig(Section):
     curation: CurationConfig = Field(default_factory=CurationConfig, description="curation stage")
     reasoner: ReasonerConfig = Field(default_factory=ReasonerConfig, description="reasoner stage")
     eval: EvalConfig = Field(default_factory=EvalConfig, description="evaluation after each iteration")
+
+    @model_validator(mode="after")
+    def _sft_needs_true_completions(self) -> EvolveConfig:
+        if self.reasoner.objective == "sft" and self.curation.source != "world-oracle":
+            raise fail("reasoner.objective", "sft trains on the toy world's true completions, which only "
+                       "curation.source=world-oracle provides (the oracle-sft study arm)")
+        return self
 
     @model_validator(mode="after")
     def _trackers_installed(self, info: ValidationInfo) -> EvolveConfig:

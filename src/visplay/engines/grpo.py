@@ -161,17 +161,6 @@ def grpo_config(settings: GRPOSettings, work_dir: Path, num_processes: int = 1, 
     )
 
 
-def _vision_module(model) -> torch.nn.Module | None:
-    for owner in (model, getattr(model, "model", None)):
-        if owner is None:
-            continue
-        for name in ("visual", "vision_tower", "vision_model"):
-            module = getattr(owner, name, None)
-            if isinstance(module, torch.nn.Module):
-                return module
-    return None
-
-
 class _SaveWithStateDict:
     """Lets ``save_vlm`` write a gathered (FSDP/ZeRO) state dict through the model's own save_pretrained."""
 
@@ -216,6 +205,7 @@ def train_grpo(
 
     from visplay.engines.grpo_callbacks import MetricsCallback, ProgressCallback, append_jsonl
     from visplay.engines.loading import expose_special_token_ids, load_vlm, save_vlm
+    from visplay.engines.trainable import apply_trainable
     from visplay.io import atomic_dir
 
     model_dir, out_dir = Path(model_dir), Path(out_dir)
@@ -237,11 +227,10 @@ def train_grpo(
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     expose_special_token_ids(model.config)  # what the Trainer compares with the tokenizer (see there)
-    if not settings.train_vision:
-        vision = _vision_module(model)
-        if vision is None:
-            raise UserError(f"train_vision is false but no vision tower was found in {model_dir}")
-        vision.requires_grad_(False)
+    try:
+        apply_trainable(model, settings.trainable_parameters)
+    except ValueError as exc:
+        raise UserError(f"{exc} ({model_dir})") from None
 
     work_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.trl.", dir=_ensure_dir(out_dir.parent)))
     adapter = RewardAdapter(reward_fn, settings.group_size, tokenizer)

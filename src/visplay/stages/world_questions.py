@@ -7,7 +7,9 @@ the image's scene, answered by its oracle) and writes them to questions.parquet 
 columns: every question kept, ``silver_answer`` = ``oracle_answer`` = the true answer, no votes. The
 reasoner stage then trains on them as usual: GRPO with true rewards on fresh questions about the training
 images, the ceiling of any label-free loop on this testbed. Together with ``reasoner.labels: oracle`` it
-is the only place where the oracle reaches training.
+is the only place where the oracle reaches training. The ``true_completion`` column (the base recipe's
+thought and boxed answer for the question) is read by the oracle-sft arm's stage alone
+(``reasoner.objective: sft``, :mod:`visplay.stages.world_sft`).
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ from visplay.runfolder import RunFolder
 from visplay.stages.common import StageTimer
 from visplay.stages.curation import SCHEMA, image_cell, load_pool
 
-# (image_id, how many, random stream) -> [(question, qtype, true answer)]: the toy world's generator.
-WorldQuestions = Callable[[str, int, random.Random], "list[tuple[str, str, str]]"]
+# (image_id, how many, random stream) -> [(question, qtype, true answer, true completion)]: the toy world's
+# generator; the completion (the base recipe's thought and the boxed answer) is what the oracle-sft arm learns.
+WorldQuestions = Callable[[str, int, random.Random], "list[tuple[str, str, str, str]]"]
 
 
 def run_world_questions_stage(cfg: EvolveConfig, run: RunFolder, iteration: int, images: ImageSource,
@@ -43,12 +46,14 @@ def run_world_questions_stage(cfg: EvolveConfig, run: RunFolder, iteration: int,
         for item, image in pixels:
             rng = random.Random(f"world-questions/{cfg.seed}/{iteration}/{item.image_id}")
             cell = image_cell(images, item.image_id, image, cells)
-            for question, qtype, answer in world_questions(item.image_id, cc.samples_per_image, rng):
-                rows.append({"image_id": item.image_id, "image": cell, "raw": None, "question": question,
+            for question, qtype, answer, completion in world_questions(item.image_id, cc.samples_per_image, rng):
+                rows.append({"true_completion": completion, "image_id": item.image_id, "image": cell, "raw": None,
+                             "question": question,
                              "qtype": qtype, "questioner_answer": None, "votes": None, "silver_answer": answer,
                              "confidence": None, "kept": True, "reason": ""})
     table = pa.Table.from_pylist(rows, schema=SCHEMA)
     table = table.append_column("oracle_answer", pa.array([r["silver_answer"] for r in rows], pa.string()))
+    table = table.append_column("true_completion", pa.array([r["true_completion"] for r in rows], pa.string()))
     # Run on rank 0 alone (evolve's ``alone=True``; the world's questions need no model): it writes the
     # file, and evolve's stage boundary makes every rank wait for it.
     with atomic_path(run.questions_path(iteration)) as tmp:

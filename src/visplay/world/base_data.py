@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from visplay.engines.sft import collate  # noqa: F401  (part of the recipe: base_training hashes it)
 from visplay.world.recipe import RECIPE, BaseRecipe
 from visplay.world.scenes import COLORS, GRID, SHAPES, SIZES
 
@@ -182,30 +183,3 @@ def make_item(world, rng: random.Random, task: str, easy: bool, recipe: BaseReci
     ex = world.sample_example(rng, n_objects=EASY_RANGE if easy else None)
     target = reasoner_output(reasoner_thought(ex.query, ex.scene), ex.answer)
     return Item(reasoner_messages(ex.question, "compact"), world.render(ex.scene), target, task, ex.scene)
-
-
-def collate(processor, items: list[Item]) -> dict:
-    """Right-padded inputs (via the processor, so ``mm_token_type_ids`` is right) and labels.
-
-    Labels are -100 on the prompt and padding; the target and its ``<|im_end|>`` are in the loss.
-    """
-    tok = processor.tokenizer
-    prompts = [processor.apply_chat_template(it.messages, add_generation_prompt=True, tokenize=False) for it in items]
-    texts = [p + it.target + "<|im_end|>" for p, it in zip(prompts, items)]
-    old_side = tok.padding_side
-    tok.padding_side = "right"
-    try:
-        batch = processor(text=texts, images=[it.image for it in items], padding=True, return_tensors="pt")
-    finally:
-        tok.padding_side = old_side
-    ids = batch["input_ids"]
-    labels = ids.clone()
-    im_start = tok.convert_tokens_to_ids("<|im_start|>")
-    head = len(tok("<|im_start|>assistant\n", add_special_tokens=False)["input_ids"])
-    for r in range(ids.shape[0]):
-        starts = (ids[r] == im_start).nonzero().flatten()
-        labels[r, : int(starts[-1]) + head] = -100
-    labels[batch["attention_mask"] == 0] = -100
-    batch["labels"] = labels
-    return dict(batch)
-

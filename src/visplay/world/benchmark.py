@@ -8,6 +8,11 @@ the unlabeled images; its random stream also lives in its own seed namespace ("v
 Parquet columns: ``id`` (str), ``question`` (str), ``answer`` (str), ``image`` (PNG bytes), ``family``
 (str), ``qtype`` (str), plus ``scene`` (the scene as JSON, for error analysis; never needed to score).
 
+A shifted benchmark (``shift=`` below, or :func:`shift_benchmark` on a written file) has the same rows with
+the images rendered under a shift (``visplay.world.shift``): same ids, questions, answers and scenes, since
+a shift only changes pixels and draws nothing from the benchmark's random stream. Its parquet schema
+metadata says which shift (``visplay.shift``); an unshifted file carries none and is byte-identical to before.
+
 The blind baseline is the accuracy of answering, for each exact question string, the answer most
 frequent for that string in a *separate training sample* of balanced examples (leave-one-out on the
 benchmark itself would be biased low: most strings occur once or twice). Strings the sample never saw
@@ -33,7 +38,8 @@ from visplay.world.examples import answer_space, generate_question, sample_examp
 from visplay.world.grammar import FAMILIES, family_of
 from visplay.world.oracle import parse_question
 from visplay.world.render import render
-from visplay.world.scenes import sample_scene
+from visplay.world.scenes import Scene, sample_scene
+from visplay.world.shift import Shift, scene_key
 
 DEFAULT_SIZE = 840  # 140 per family
 COLUMNS = ("id", "question", "answer", "image", "family", "qtype", "scene")
@@ -51,6 +57,30 @@ _SCHEMA = pa.schema(
 
 
 QUESTION_MIXES = ("balanced", "images")
+SHIFT_METADATA_KEY = b"visplay.shift"
+
+
+def _image_bytes(scene: Scene, shift: Shift | None) -> bytes:
+    """The PNG of a benchmark scene, under ``shift`` if any: the one place both writers render."""
+    image = render(scene)
+    if shift is not None and not shift.is_none:
+        image = shift.apply(image, scene_key(scene))
+    return png_bytes(image)
+
+
+def _write_table(path: str | os.PathLike, table: pa.Table, shift: Shift | None) -> None:
+    metadata = {k: v for k, v in (table.schema.metadata or {}).items() if k != SHIFT_METADATA_KEY}
+    if shift is not None and not shift.is_none:  # no key at all when unshifted: today's bytes
+        metadata[SHIFT_METADATA_KEY] = shift.spec().encode()
+    table = table.replace_schema_metadata(metadata or None)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+
+
+def benchmark_shift(path: str | os.PathLike) -> str:
+    """The shift a benchmark file's images were rendered under (``"none"`` for a clean one)."""
+    metadata = pq.read_schema(path).metadata or {}
+    return metadata.get(SHIFT_METADATA_KEY, b"none").decode()
 
 
 def _images_like_example(rng: random.Random, family: str):
@@ -63,8 +93,9 @@ def _images_like_example(rng: random.Random, family: str):
             continue
 
 
-def build_benchmark(n: int = DEFAULT_SIZE, seed: int = 0, questions: str = "balanced") -> list[dict]:
-    """The benchmark rows: families in turn (balanced to within one).
+def build_benchmark(n: int = DEFAULT_SIZE, seed: int = 0, questions: str = "balanced",
+                    shift: Shift | None = None) -> list[dict]:
+    """The benchmark rows: families in turn (balanced to within one); images under ``shift`` if given.
 
     ``questions="balanced"`` (the benchmark): answers balanced per question string, held-out layouts.
     ``questions="images"`` (the in-distribution check): the world's question generator on scenes drawn like
@@ -93,7 +124,7 @@ def build_benchmark(n: int = DEFAULT_SIZE, seed: int = 0, questions: str = "bala
                 "id": f"toy-{i:05d}",
                 "question": ex.question,
                 "answer": ex.answer,
-                "image": png_bytes(render(ex.scene)),
+                "image": _image_bytes(ex.scene, shift),
                 "family": ex.family,
                 "qtype": ex.qtype,
                 "scene": ex.scene.to_json(),
@@ -103,13 +134,32 @@ def build_benchmark(n: int = DEFAULT_SIZE, seed: int = 0, questions: str = "bala
 
 
 def write_benchmark(path: str | os.PathLike, n: int = DEFAULT_SIZE, seed: int = 0,
-                    questions: str = "balanced") -> list[dict]:
+                    questions: str = "balanced", shift: Shift | None = None) -> list[dict]:
     """Build the benchmark and write it as parquet, atomically; returns the rows. Same args, same bytes."""
-    rows = build_benchmark(n=n, seed=seed, questions=questions)
-    table = pa.Table.from_pylist(rows, schema=_SCHEMA)
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
+    rows = build_benchmark(n=n, seed=seed, questions=questions, shift=shift)
+    _write_table(path, pa.Table.from_pylist(rows, schema=_SCHEMA), shift)
     return rows
+
+
+def shift_benchmark(src_parquet: str | os.PathLike, out_parquet: str | os.PathLike,
+                    shift: Shift | None) -> list[dict]:
+    """Write a copy of a benchmark file with every image re-rendered from its ``scene`` column under
+    ``shift`` (atomically; ``out_parquet`` may be ``src_parquet``); returns the rows written.
+
+    The copy holds the same held-out items, so clean and shifted accuracies compare item for item; it
+    equals ``write_benchmark(..., shift=shift)`` with the source's arguments. Re-rendering from the scene
+    (not shifting the stored pixels) means a source that was itself shifted is not shifted twice.
+    """
+    table = pq.read_table(src_parquet)
+    for column in ("image", "scene"):
+        if column not in table.column_names:
+            raise ValueError(f"{src_parquet} has no {column} column: it is not a toy benchmark file")
+    images = [_image_bytes(Scene.from_json(text), shift) for text in table.column("scene").to_pylist()]
+    # Only the image column changes: every other column, and its type, is the source's.
+    table = table.set_column(table.column_names.index("image"), table.schema.field("image"),
+                             pa.array(images, type=table.schema.field("image").type))
+    _write_table(out_parquet, table, shift)
+    return table.to_pylist()
 
 
 def read_benchmark(path: str | os.PathLike) -> list[dict]:

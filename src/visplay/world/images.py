@@ -5,6 +5,9 @@ manifest, so training can only ever read pixels. Analysis can still recover ever
 image ``i`` written with seed ``s`` shows ``scene_for(s, i)`` (a pure function), and the index is in the
 file name (:func:`image_index`). All these scenes come from the training split, never the benchmark's.
 
+With a shift (``visplay.world.shift``) each image is rendered and then shifted, deterministically per scene,
+so the folder shows the same scenes through a different camera; without one the bytes are today's.
+
 The folder is written beside its final place and renamed into it when complete, so a kill leaves no
 half-written folder. An existing non-empty folder is refused rather than mixed into: a folder holding
 images from two seeds (or foreign files) could not be mapped back to scenes.
@@ -22,6 +25,7 @@ from visplay.data.codec import png_bytes
 from visplay.io import atomic_dir
 from visplay.world.render import render
 from visplay.world.scenes import Scene, scene_for
+from visplay.world.shift import Shift, scene_key
 
 _NAME = re.compile(r"image_(\d+)\.png")
 
@@ -52,8 +56,10 @@ def scene_of_image(path: str | os.PathLike, seed: int) -> Scene:
     return scene_for(seed, image_index(path))
 
 
-def write_images(out_dir: str | os.PathLike, n: int, seed: int = 0, progress: bool = False) -> Path:
-    """Write ``n`` unlabeled PNGs of training-split scenes into ``out_dir`` (which must be absent or empty)."""
+def write_images(out_dir: str | os.PathLike, n: int, seed: int = 0, progress: bool = False,
+                 shift: Shift | None = None) -> Path:
+    """Write ``n`` unlabeled PNGs of training-split scenes into ``out_dir`` (which must be absent or empty),
+    each under ``shift`` when one is given (one stage: a folder has one camera)."""
     out_dir = Path(out_dir)
     if n < 1:
         raise ValueError(f"n must be at least 1, not {n}")
@@ -61,5 +67,9 @@ def write_images(out_dir: str | os.PathLike, n: int, seed: int = 0, progress: bo
         raise FileExistsError(f"{out_dir} exists and is not an empty folder; choose a new one")
     with atomic_dir(out_dir) as tmp:
         for index in tqdm(range(n), desc="images", unit="img", disable=not progress):
-            (tmp / image_name(index, n)).write_bytes(png_bytes(render(scene_for(seed, index))))
+            scene = scene_for(seed, index)
+            image = render(scene)
+            if shift is not None and not shift.is_none:
+                image = shift.apply(image, scene_key(scene))
+            (tmp / image_name(index, n)).write_bytes(png_bytes(image))
     return out_dir
