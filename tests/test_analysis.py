@@ -336,7 +336,23 @@ def test_oracle_is_read_only_by_the_oracle_arms_and_analysis():
                 guarded = True
                 break
         assert guarded, f"evolve.py line {use.lineno}: hooks.world_questions used outside curation.source checks"
-    # Only the oracle-rlvr arm sets the source.
+    # The world's true completions (the oracle-sft arm) are read by one stage, called only under
+    # reasoner.objective == "sft", which the config allows only with curation.source=world-oracle.
+    for path in training_path + [src / "stages" / "curation.py", src / "evolve.py"]:
+        assert "true_completion" not in _code_words(path), path
+    sft_calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+                 and n.func.id == "run_world_sft_stage"]
+    assert len(sft_calls) == 1
+    node, guarded = sft_calls[0], False
+    while node in parents:
+        node = parents[node]
+        if isinstance(node, ast.If) and "objective == 'sft'" in ast.unparse(node.test):
+            guarded = True
+            break
+    assert guarded, "evolve.py: run_world_sft_stage called outside a reasoner.objective == 'sft' check"
+    # Only the oracle arms set the source, and only oracle-sft the objective.
     from visplay.analysis.study import ARMS
 
-    assert [a.name for a in ARMS.values() if "curation.source=world-oracle" in a.overrides] == ["oracle-rlvr"]
+    assert [a.name for a in ARMS.values() if "curation.source=world-oracle" in a.overrides] == ["oracle-rlvr",
+                                                                                                 "oracle-sft"]
+    assert [a.name for a in ARMS.values() if "reasoner.objective=sft" in a.overrides] == ["oracle-sft"]

@@ -40,7 +40,6 @@ def run(args: argparse.Namespace) -> int:
     from visplay.analysis.study import format_study, parse_arms, parse_seeds, run_study
     from visplay.cli.progress import setup_logging
     from visplay.errors import UserError
-
     from visplay.world.shift import parse_shift
 
     if args.shift is not None:

@@ -140,9 +140,12 @@ class RewardConfig(Section):
                                     "R-Zero uses 1)")
     bleu_threshold: Float = Field(0.5, ge=0.0, le=1.0, description="agglomerative clustering distance threshold on "
                                   "1 - BLEU")
-    reasoner_variant: Literal["paper", "official"] = Field(
+    reasoner_variant: Literal["paper", "official", "self-consistency"] = Field(
         "paper", description="reasoner reward: paper = 1/0 agreement with the silver answer; official = 0.9 accuracy "
-        "+ 0.1 format")
+        "+ 0.1 format; self-consistency = EvoLMM's continuous reward, the share of the response's own GRPO group "
+        "that gives its answer, to the power consistency_gamma (a departure; the silver answer is then unused)")
+    consistency_gamma: Float = Field(0.5, gt=0.0, le=1.0, description="exponent of the self-consistency reward "
+                                     "(EvoLMM's gamma in (0, 1]: below 1 softens it)")
 
 
 class CurationConfig(Section):

@@ -246,3 +246,35 @@ def reasoner_rewards(
     if len(responses) != len(silver_answers):
         raise ValueError("one silver answer per response")
     return [reasoner_reward(r, s, variant) for r, s in zip(responses, silver_answers)]
+
+
+def self_consistency_rewards(responses: Sequence[str], group_ids: Sequence[int], silver_answers: Sequence[str | None],
+                             gamma: float = 0.5) -> list[ReasonerReward]:
+    """EvoLMM's continuous self-consistency reward (Thawakar et al., 2025), a departure from the paper's 1/0
+    agreement with the silver answer: each response scores ``p ** gamma``, where ``p`` is the share of its own
+    group (the G samples of one prompt) whose answer equals its answer; an unparsed response scores 0. The
+    silver answer is not used for the reward, only logged as ``accuracy`` (agreement with it).
+
+    >>> rs = self_consistency_rewards(["\\\\boxed{1}", "\\\\boxed{1}", "\\\\boxed{2}", "no box"], [0, 0, 0, 0],
+    ...                               ["1"] * 4, gamma=1.0)
+    >>> [r.total for r in rs], [r.accuracy for r in rs]
+    ([0.5, 0.5, 0.25, 0.0], [1.0, 1.0, 0.0, 0.0])
+    >>> [round(r.total, 3) for r in self_consistency_rewards(["\\\\boxed{1}", "\\\\boxed{2}"], [0, 0], [None] * 2)]
+    [0.707, 0.707]
+    """
+    if not len(responses) == len(group_ids) == len(silver_answers):
+        raise ValueError("one group id and one silver answer per response")
+    if not 0 < gamma <= 1:
+        raise ValueError(f"gamma must be in (0, 1], got {gamma}")
+    answers = [extract_boxed(r) for r in responses]
+    members: dict[int, list[int]] = {}
+    for k, g in enumerate(group_ids):
+        members.setdefault(g, []).append(k)
+    out = []
+    for k, (response, answer) in enumerate(zip(responses, answers)):
+        group = members[group_ids[k]]
+        share = 0.0 if answer is None else sum(same_answer(answers[m], answer) for m in group) / len(group)
+        accuracy = 1.0 if same_answer(answer, silver_answers[k]) else 0.0
+        out.append(ReasonerReward(share ** gamma, accuracy, official_format(response), answer))
+    return out
+

@@ -14,16 +14,20 @@ from visplay.data.codec import decode_image
 from visplay.engines.grpo import train_grpo
 from visplay.runfolder import RunFolder
 from visplay.selfplay.prompts import reasoner_messages
-from visplay.selfplay.rewards import reasoner_rewards
+from visplay.selfplay.rewards import reasoner_rewards, self_consistency_rewards
 from visplay.stages.common import StageTimer
 
 
 class SilverReward:
-    def __init__(self, variant: str):
+    def __init__(self, variant: str, gamma: float = 0.5):
         self.variant = variant
+        self.gamma = gamma
 
     def __call__(self, completions: list[str], columns: dict[str, list], group_ids: list[int]) -> list[dict]:
-        rewards = reasoner_rewards(completions, columns["silver_answer"], variant=self.variant)
+        if self.variant == "self-consistency":  # EvoLMM's continuous reward: agreement within the group
+            rewards = self_consistency_rewards(completions, group_ids, columns["silver_answer"], self.gamma)
+        else:
+            rewards = reasoner_rewards(completions, columns["silver_answer"], variant=self.variant)
         # Numeric components only: they are averaged into metrics.jsonl (the extracted answer is not).
         return [{k: v for k, v in r.as_dict().items() if k != "answer"} for r in rewards]
 
@@ -45,7 +49,7 @@ def run_reasoner_stage(cfg: EvolveConfig, run: RunFolder, iteration: int, reason
                 "image_id": row["image_id"],
             })
     with timer.phase("train"):
-        train_grpo(reasoner_in, run.reasoner_dir(iteration), examples, SilverReward(cfg.reward.reasoner_variant),
+        train_grpo(reasoner_in, run.reasoner_dir(iteration), examples, SilverReward(cfg.reward.reasoner_variant, cfg.reward.consistency_gamma),
                    cfg.reasoner.grpo, metrics_path=run.metrics_path, stage_name=f"iter{iteration:02d}/reasoner",
                    min_pixels=cfg.model.min_pixels, max_pixels=cfg.model.max_pixels)
     summary = {"examples": len(examples), **timer.as_metrics()}
