@@ -154,6 +154,9 @@ class CurationConfig(Section):
     votes: Int = Field(9, ge=1, description="reasoner answers per candidate (authors' curation: m = 9)")
     band: tuple[Unit, Unit] = Field((0.25, 0.75), description="keep candidates whose confidence c is in [low, high] "
                                     "(paper 0.25-0.75; authors' code 0.3-0.8)")
+    agreement: Bool = Field(False, description="also drop candidates whose questioner answer (the <answer> it wrote "
+                            "with the question) differs from the majority vote: two views that agree, as in "
+                            "co-training (a departure; the paper keeps by confidence alone)")
     drop_none_answers: Bool = Field(False, description="also drop candidates whose silver answer is the string 'None' "
                                     "(authors' code)")
     source: Literal["questioner", "world-oracle"] = Field(

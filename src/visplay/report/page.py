@@ -50,6 +50,7 @@ REASON_HELP = {
     "none_answer": "the silver answer was the string 'None'",
     "too_easy": "confidence above the band (the reasoner already agrees with itself)",
     "too_hard": "confidence below the band (the votes scatter)",
+    "disagreement": "the questioner's own answer differs from the majority vote (curation.agreement)",
 }
 
 _STYLE = """

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from visplay.selfplay.answers import Vote
+from visplay.selfplay.answers import Vote, same_answer
 
 __all__ = ["OFFICIAL_BAND", "PAPER_BAND", "REASONS", "drop_reason", "drop_reasons", "keep"]
 
 PAPER_BAND = (0.25, 0.75)
 OFFICIAL_BAND = (0.3, 0.8)
-REASONS = ("unparsed", "no_answer", "none_answer", "too_easy", "too_hard")
+REASONS = ("unparsed", "no_answer", "none_answer", "too_easy", "too_hard", "disagreement")
 
 
 def drop_reason(
@@ -31,11 +31,16 @@ def drop_reason(
     vote: Vote | None,
     band: tuple[float, float] = PAPER_BAND,
     drop_none_string: bool = False,
+    agreement: bool = False,
+    questioner_answer: str | None = None,
 ) -> str | None:
     """Why a candidate is dropped (one of :data:`REASONS`), or ``None`` when it is kept.
 
     ``parsed`` is the questioner output as parsed (:func:`visplay.selfplay.prompts.parse_question`),
-    ``None`` when it did not parse; ``vote`` the reasoner's majority vote on the question.
+    ``None`` when it did not parse; ``vote`` the reasoner's majority vote on the question. With
+    ``agreement`` a candidate in the band is kept only when ``questioner_answer`` (the answer the questioner
+    wrote with its question) equals the vote's answer: two views of the image that agree (co-training, Blum
+    and Mitchell 1998), a departure from the paper, which keeps by confidence alone.
 
     >>> from visplay.selfplay.answers import majority_vote
     >>> drop_reason(None, None)
@@ -48,6 +53,8 @@ def drop_reason(
     'too_hard'
     >>> drop_reason("q", majority_vote(["None", "None", "3"]), OFFICIAL_BAND, drop_none_string=True)
     'none_answer'
+    >>> [drop_reason("q", majority_vote(["3", "3", "4"]), agreement=True, questioner_answer=a) for a in ("3", "4", None)]
+    [None, 'disagreement', 'disagreement']
     """
     low, high = band
     if not low <= high:
@@ -62,6 +69,8 @@ def drop_reason(
         return "too_easy"
     if vote.confidence < low:
         return "too_hard"
+    if agreement and not same_answer(questioner_answer, vote.answer):
+        return "disagreement"
     return None
 
 

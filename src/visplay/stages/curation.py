@@ -107,7 +107,8 @@ def curate(cfg: EvolveConfig, questioner: Path, reasoner_frozen: Path, images: I
     for k, (item, image, raw, parsed) in enumerate(candidates):
         votes = votes_by_candidate.get(k)
         vote = majority_vote(votes) if votes is not None else None
-        reason = drop_reason(parsed, vote, band=tuple(cc.band), drop_none_string=cc.drop_none_answers)
+        reason = drop_reason(parsed, vote, band=tuple(cc.band), drop_none_string=cc.drop_none_answers,
+                             agreement=cc.agreement, questioner_answer=parsed.answer if parsed else None)
         rows.append({
             "image_id": item.image_id,
             "image": image_cell(images, item.image_id, image, cells),
