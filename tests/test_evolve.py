@@ -197,6 +197,28 @@ def test_resume_refuses_a_changed_config(world, tmp_path):
         prepare_run(cfg, tmp_path / "run", resume=False)
 
 
+def test_resume_accepts_a_run_written_before_a_key_existed(world, tmp_path):
+    """A run folder whose config.yaml predates a key (here curation.agreement) ran with that key's default:
+    it resumes under the default, and is refused under another value."""
+    import yaml
+
+    from visplay.config import load_evolve_config
+    from visplay.errors import UserError
+    from visplay.evolve import prepare_run
+
+    cfg = load_evolve_config(None, base=_config(world, tmp_path / "run"))
+    prepare_run(cfg, tmp_path / "run", resume=False)
+    config_file = tmp_path / "run" / "config.yaml"
+    stored = yaml.safe_load(config_file.read_text())
+    del stored["curation"]["agreement"]
+    config_file.write_text(yaml.safe_dump(stored))
+    prepare_run(cfg, tmp_path / "run", resume=True)
+    config_file.write_text(yaml.safe_dump(stored))
+    changed = load_evolve_config(None, ["curation.agreement=true"], base=_config(world, tmp_path / "run"))
+    with pytest.raises(UserError, match="curation.agreement differs"):
+        prepare_run(changed, tmp_path / "run", resume=True)
+
+
 def test_image_source_carries_pixels_only(world):
     """What the stages get from a data source: an id and pixels, nothing else."""
     from PIL import Image

@@ -105,6 +105,7 @@ def check_run_folder(cfg: EvolveConfig, out: Path, resume: bool, allowed_entries
     run = RunFolder(out)
     _, stored = read_config(run.config_path)
     stored = rename_deprecated(stored, warn=False)  # a run started before keys were renamed
+    stored = with_new_keys(stored)  # ... or before keys were added
     run.load_state()  # a damaged state.json is refused before any work
     new = to_dict(cfg)
     stored = relocate(stored, str(stored.get("out", out)), str(out))
@@ -114,6 +115,19 @@ def check_run_folder(cfg: EvolveConfig, out: Path, resume: bool, allowed_entries
         raise UserError(f"cannot resume {out}: config key {diff} differs from the run's config.yaml; "
                         "resume with the same config (or start a new run folder)")
     return True
+
+
+def with_new_keys(stored: dict) -> dict:
+    """A stored config with every key added since it was written, at the value the run used: the key's
+    default (its preset's, else the schema's), which is what validating the stored config gives. A stored
+    config that no longer validates is returned as it is (the comparison then names the key)."""
+    from visplay.config.base import validate
+    from visplay.config.load import _evolve_data
+
+    try:
+        return to_dict(validate(EvolveConfig, _evolve_data(None, None, stored), preview=True))
+    except UserError:
+        return stored
 
 
 def prepare_run(cfg: EvolveConfig, out: Path, resume: bool, allowed_entries: tuple[str, ...] = ()) -> RunFolder:
