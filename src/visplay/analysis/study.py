@@ -179,12 +179,14 @@ def _families(summary_file: Path) -> dict[str, float]:
 
 def run_study(out: str | Path, arms: list[Arm], seeds: list[int], iterations: int = 3,
               overrides: list[str] | None = None, log: Callable[[str], None] = print,
-              n_images: int | None = None, benchmark_items: int | None = None, shift: str | None = None) -> dict:
+              n_images: int | None = None, benchmark_items: int | None = None, shift: str | None = None,
+              config: str | Path | None = None) -> dict:
     """Run (or resume) every (arm, seed) demo under ``out``; write study.json and report.html; return the study.
 
     ``shift`` (default: the demo's) renders the images and the benchmark under a :mod:`visplay.world.shift`
     spec; every row then carries ``toy_accuracy`` (the shifted domain) and ``toy_clean_accuracy`` (the same
-    items, clean). ``n_images`` / ``benchmark_items`` default to the demo's (tests use fewer).
+    items, clean). ``config`` is a recipe YAML for every arm, applied before the arm's and ``overrides``'
+    settings. ``n_images`` / ``benchmark_items`` default to the demo's (tests use fewer).
     """
     from visplay.demo import (
         DEMO_BENCHMARK_ITEMS,
@@ -230,7 +232,8 @@ def run_study(out: str | Path, arms: list[Arm], seeds: list[int], iterations: in
     stand_in = {"base": Path("."), "images": Path("."), "benchmark": Path(".")}
     for arm in arms:
         try:
-            demo_config(out / arm.name, stand_in, iterations, seeds[0], list(arm.overrides) + list(overrides or []))
+            demo_config(out / arm.name, stand_in, iterations, seeds[0], list(arm.overrides) + list(overrides or []),
+                        config)
         except UserError as exc:
             raise UserError(f"arm {arm.name}: {exc}") from None
     out.mkdir(parents=True, exist_ok=True)
@@ -238,7 +241,7 @@ def run_study(out: str | Path, arms: list[Arm], seeds: list[int], iterations: in
     # One world for every run (base model, benchmark), with the unlabeled images of each seed.
     worlds = {seed: prepare_world(world_dir, seed, n_images, benchmark_items, log,
                                   images_name=f"images_seed{seed}", shift=schedule) for seed in seeds}
-    base_cfg = demo_config(out, worlds[seeds[0]], iterations, seeds[0], list(overrides or []))
+    base_cfg = demo_config(out, worlds[seeds[0]], iterations, seeds[0], list(overrides or []), config)
     log("evaluating the base model on the toy benchmark (shared by every run)")
     # The shift's own folder: a study folder holds one shift (checked above), but the names stay unambiguous.
     base_eval = world_dir / ("base_eval" if schedule.final.is_none else f"base_eval_{schedule.final.spec()}")
@@ -255,7 +258,7 @@ def run_study(out: str | Path, arms: list[Arm], seeds: list[int], iterations: in
         started = time.perf_counter()
         rows = run_demo(run_dir, iterations=iterations, seed=seed, resume=resume,
                         overrides=list(arm.overrides) + list(overrides or []), log=lambda m: None,
-                        world=worlds[seed], base_row=dict(base_row), shift=schedule.spec())
+                        world=worlds[seed], base_row=dict(base_row), shift=schedule.spec(), config=config)
         families, clean_families = {0: base_families}, {0: base_clean_families}
         for i in range(1, iterations + 1):
             families[i] = _families(run_dir / f"iter_{i:02d}" / "eval" / "toy" / "summary.json")

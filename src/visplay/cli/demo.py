@@ -25,6 +25,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "(= contrast:0.25), blur:3, contrast:0.5>0.25 (a gradual shift over iterations); none = the "
                         "clean world (docs/shifts.md; default: none, the clean world)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted demo in --out")
+    p.add_argument("--config", type=Path, default=None, metavar="FILE.yaml",
+                   help="a recipe: config keys over the demo's tiny preset, before --set (e.g. configs/toy_shift.yaml, "
+                        "the recipe measured on the shifted world); the toy world's own keys (model.path, data, "
+                        "eval.benchmarks, out, iterations, seed) stay the demo's")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key of the run, as in `visplay evolve` (repeatable)")
     p.set_defaults(handler=run)
@@ -40,6 +44,10 @@ def run(args: argparse.Namespace) -> int:
     from visplay.evolve import RunStopped
     from visplay.world.shift import parse_shift
 
+    if args.config is not None:
+        from visplay.demo import check_recipe
+
+        check_recipe(args.config)
     shift = DEMO_SHIFT if args.shift is None else args.shift
     try:
         schedule = parse_shift(shift)
@@ -61,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"VisPlay demo -> {args.out} ({args.iterations} iterations on {world}; row 0 is the base model)", flush=True)
     try:
         run_demo(args.out, iterations=args.iterations, seed=args.seed, resume=args.resume,
-                 overrides=args.overrides, on_iteration=show, shift=schedule.spec())
+                 overrides=args.overrides, on_iteration=show, shift=schedule.spec(), config=args.config)
     except RunStopped as exc:
         print(f"visplay: stopped: {exc}", file=sys.stderr)
         return 1
@@ -71,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     print()
     print(format_audit(audit_run(args.out)))
     print()
-    print(textwrap.fill(explain(rows), width=110))
+    print(textwrap.fill(explain(rows, shift=schedule.final.spec()), width=110))
     print()
     print(f"demo finished in {time.perf_counter() - started:.0f} s; report: {args.out / 'report.html'}")
     return 0

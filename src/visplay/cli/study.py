@@ -27,6 +27,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "defined arms run (--arms t07,paper runs it beside paper)")
     p.add_argument("--seeds", default="0,1,2", help="comma list of seeds (default: 0,1,2)")
     p.add_argument("--iterations", type=int, default=3, help="iterations per run (default: 3)")
+    p.add_argument("--config", type=Path, default=None, metavar="FILE.yaml",
+                   help="a recipe: config keys over the demo's tiny preset, before --set (e.g. configs/toy_shift.yaml, "
+                        "the recipe measured on the shifted world); the toy world's own keys (model.path, data, "
+                        "eval.benchmarks, out, iterations, seed) stay the demo's")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="a config override applied to every arm (repeatable)")
     p.add_argument("--shift", default=None, metavar="SPEC",
@@ -60,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     setup_logging()
     started = time.perf_counter()
     study = run_study(args.out, arms, seeds, iterations=args.iterations, overrides=args.overrides,
-                      log=lambda m: print(m, flush=True), shift=args.shift)
+                      log=lambda m: print(m, flush=True), shift=args.shift, config=args.config)
     print()
     print(format_study(study))
     print(f"\nstudy finished in {time.perf_counter() - started:.0f} s; {args.out / 'study.json'}, "
