@@ -49,10 +49,10 @@ def test_demo_prints_each_row_as_it_finishes_and_the_table_once(tmp_path, monkey
     import visplay.demo as demo
     from visplay.report.iteration_table import format_table
 
-    rows = [{"iteration": 0, "toy_accuracy": 0.625},
-            {"iteration": 1, "toy_accuracy": 0.6, "pseudo_label_accuracy": 0.5, "kept": 12, "candidates": 40,
+    rows = [{"iteration": 0, "toy_accuracy": 0.625, "toy_clean_accuracy": 0.625},
+            {"iteration": 1, "toy_accuracy": 0.6, "toy_clean_accuracy": 0.6, "pseudo_label_accuracy": 0.5, "kept": 12, "candidates": 40,
              "validity": 1.0, "oracle_valid_rate": 0.8, "mean_confidence": 0.66, "seconds": 50.0},
-            {"iteration": 2, "toy_accuracy": 0.58, "pseudo_label_accuracy": 0.45, "kept": 9, "candidates": 40,
+            {"iteration": 2, "toy_accuracy": 0.58, "toy_clean_accuracy": 0.58, "pseudo_label_accuracy": 0.45, "kept": 9, "candidates": 40,
              "validity": 0.95, "oracle_valid_rate": 0.75, "mean_confidence": 0.7, "seconds": 52.0}]
     printed_by_then = []
 
