@@ -204,7 +204,7 @@ def train_grpo(
     from transformers import PrinterCallback, set_seed
 
     from visplay.engines.grpo_callbacks import MetricsCallback, ProgressCallback, append_jsonl
-    from visplay.engines.loading import expose_special_token_ids, load_vlm, save_vlm
+    from visplay.engines.loading import carry_configs_and_markers, expose_special_token_ids, load_vlm, save_vlm
     from visplay.engines.trainable import apply_trainable
     from visplay.io import atomic_dir
 
@@ -265,15 +265,7 @@ def train_grpo(
         if state.is_main_process:
             with atomic_dir(out_dir) as tmp:
                 save_vlm(to_save, processor, tmp)
-                # GRPO changes weights only. Training flips config fields (use_cache, token ids aligned to
-                # the tokenizer, TRL's eos list), so the starting checkpoint's configs and VisPlay markers
-                # are copied back as they were.
-                for name in ("config.json", "generation_config.json"):
-                    if (model_dir / name).is_file():
-                        shutil.copy2(model_dir / name, tmp / name)
-                for marker in model_dir.glob("visplay_*.json"):
-                    if marker.name != "visplay_grpo.json":
-                        shutil.copy2(marker, tmp / marker.name)
+                carry_configs_and_markers(model_dir, tmp)
                 (tmp / "visplay_grpo.json").write_text(json.dumps({
                     "stage": stage_name, "started_from": str(model_dir), "settings": settings.to_dict(),
                     "optimizer_steps": trainer.state.global_step, "examples": len(examples),

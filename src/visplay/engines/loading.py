@@ -248,3 +248,21 @@ def save_vlm(model, processor, out_dir: str | Path) -> Path:
     if chat_template and not (out_dir / "chat_template.jinja").exists():
         (out_dir / "chat_template.jinja").write_text(chat_template)
     return out_dir
+
+
+def carry_configs_and_markers(model_dir: Path, out_dir: Path, skip: tuple[str, ...] = ("visplay_grpo.json",)) -> None:
+    """Copy the starting checkpoint's ``config.json``, ``generation_config.json`` and VisPlay markers
+    (``visplay_*.json`` except ``skip``, the training stage's own record) into a trained checkpoint.
+
+    Training changes weights only, but it flips config fields (use_cache, token ids aligned to the
+    tokenizer, TRL's eos list), so the configs and markers go back as they were."""
+    import shutil
+
+    model_dir, out_dir = Path(model_dir), Path(out_dir)
+    for name in ("config.json", "generation_config.json"):
+        if (model_dir / name).is_file():
+            shutil.copy2(model_dir / name, out_dir / name)
+    for marker in model_dir.glob("visplay_*.json"):
+        if marker.name not in skip:
+            shutil.copy2(marker, out_dir / marker.name)
+

@@ -95,11 +95,9 @@ def train_sft(model_dir: str | Path, out_dir: str | Path, examples: Sequence[SFT
               min_pixels: int | None = None, max_pixels: int | None = None) -> dict:
     """Fine-tune the VLM in ``model_dir`` on ``examples`` and save it to ``out_dir`` (atomically); return a
     summary. One process (the toy world's arm); metrics.jsonl gets one ``step`` line per update (``loss``)."""
-    import shutil
-
     from tqdm.auto import tqdm
 
-    from visplay.engines.loading import load_vlm, save_vlm
+    from visplay.engines.loading import carry_configs_and_markers, load_vlm, save_vlm
     from visplay.engines.trainable import apply_trainable
     from visplay.io import append_jsonl, atomic_dir
 
@@ -135,12 +133,7 @@ def train_sft(model_dir: str | Path, out_dir: str | Path, examples: Sequence[SFT
     model.eval()
     with atomic_dir(out_dir) as tmp:
         save_vlm(model, processor, tmp)
-        # Training changes weights only: the starting checkpoint's configs and VisPlay markers stay as they were.
-        for name in ("config.json", "generation_config.json"):
-            if (model_dir / name).is_file():
-                shutil.copy2(model_dir / name, tmp / name)
-        for marker in model_dir.glob("visplay_*.json"):
-            shutil.copy2(marker, tmp / marker.name)
+        carry_configs_and_markers(model_dir, tmp)
     third = max(1, len(losses) // 3)
     return {"optimizer_steps": len(losses), "examples": len(examples), "trainable_parameters": trainable,
             "loss_first_third": sum(losses[:third]) / third, "loss_last_third": sum(losses[-third:]) / third,
