@@ -195,6 +195,11 @@ class ReasonerConfig(Section):
         "toy world's true answers for the kept questions it can answer. oracle is the oracle-labels study arm, an "
         "upper bound and NOT self-evolution: with curation.source=world-oracle, the only settings under which the "
         "oracle touches training (toy world only)")
+    balance_answers: Bool = Field(
+        False, description="draw the stage's prompts so that, within each question form (its opening words: 'is "
+        "there', 'how many', ...), every silver answer value is equally likely (a departure: the paper trains on the "
+        "kept questions as they come, and questions about images answer 'yes' or '1' far more often than a balanced "
+        "benchmark; GRPO learns that prior); label-free: it reads only questions and silver answers")
     objective: Literal["grpo", "sft"] = Field(
         "grpo", description="how the reasoner learns: grpo (the method); sft = supervised fine-tuning on the world's "
         "true completions (thought and answer) of the same questions, as many prompts as GRPO would see (the "

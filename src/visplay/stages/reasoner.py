@@ -13,6 +13,7 @@ from visplay.config import EvolveConfig
 from visplay.data.codec import decode_image
 from visplay.engines.grpo import train_grpo
 from visplay.runfolder import RunFolder
+from visplay.selfplay.balance import balanced_sample, question_form
 from visplay.selfplay.prompts import reasoner_messages
 from visplay.selfplay.rewards import reasoner_rewards, self_consistency_rewards
 from visplay.stages.common import StageTimer
@@ -35,6 +36,12 @@ class SilverReward:
 def run_reasoner_stage(cfg: EvolveConfig, run: RunFolder, iteration: int, reasoner_in: Path, kept: list[dict]) -> dict:
     """Train R_{iteration} from ``reasoner_in`` on ``kept`` rows and write it to RUN/iter_XX/reasoner."""
     timer = StageTimer()
+    balanced = {}
+    if cfg.reasoner.balance_answers:
+        picks = balanced_sample([row["silver_answer"] for row in kept], cfg.reasoner.grpo.prompts_needed,
+                                seed=cfg.seed * 1000 + iteration, groups=[question_form(row["question"]) for row in kept])
+        balanced = {"balanced_from": len(kept), "balanced_distinct": len(set(picks))}
+        kept = [kept[i] for i in picks]
     with timer.phase("load"):
         examples = []
         decoded: dict[str, object] = {}  # image_id -> image; an image carries several kept questions
@@ -52,6 +59,6 @@ def run_reasoner_stage(cfg: EvolveConfig, run: RunFolder, iteration: int, reason
         train_grpo(reasoner_in, run.reasoner_dir(iteration), examples, SilverReward(cfg.reward.reasoner_variant, cfg.reward.consistency_gamma),
                    cfg.reasoner.grpo, metrics_path=run.metrics_path, stage_name=f"iter{iteration:02d}/reasoner",
                    min_pixels=cfg.model.min_pixels, max_pixels=cfg.model.max_pixels)
-    summary = {"examples": len(examples), **timer.as_metrics()}
+    summary = {"examples": len(examples), **balanced, **timer.as_metrics()}
     run.log_metrics({"stage": f"iter{iteration:02d}/reasoner", "event": "stage_done", "iteration": iteration, **summary})
     return summary
