@@ -48,6 +48,9 @@ def test_gradual_shift_study_reports_both_domains_and_oracle_sft_learns_the_rlvr
     # state.json of a run carries both, as the demo table does.
     state = json.loads((root / "oracle-sft" / "seed_0" / "state.json").read_text())
     assert {"toy_accuracy", "toy_clean_accuracy"} <= set(state["iterations"]["1"]["eval"])
+    # The run's report shows both domains: the table's clean column and a per-family section for each.
+    report = (root / "oracle-sft" / "seed_0" / "report.html").read_text()
+    assert "clean acc" in report and "<h3>toy</h3>" in report and "<h3>toy_clean</h3>" in report
     # The gradual schedule: iteration i reads the i-th stage's images.
     config = (root / "oracle-rlvr" / "seed_0" / "config.yaml").read_text()
     assert "images_seed0_contrast0.5" in config and "images_seed0_contrast0.25" in config

@@ -58,20 +58,23 @@ def read_questions(path: Path) -> list[dict]:
 
 def read_eval_summaries(run: RunFolder) -> dict[int, dict[str, dict]]:
     """Benchmark summaries by model: 0 = the base model (``RUN/eval/base``), i = iteration i's reasoner
-    (``RUN/iter_XX/eval``, else ``RUN/eval/iter_XX`` as written by ``visplay eval --run``)."""
+    (``RUN/iter_XX/eval``, else ``RUN/eval/iter_XX`` as written by ``visplay eval --run``). A shifted demo's
+    clean scores (``eval/clean/<benchmark>``) come as ``<benchmark>_clean`` (the table's clean acc column)."""
     folders: dict[int, list[Path]] = {0: [run.root / "eval" / "base"]}
     for i in run.iterations_on_disk():
         folders[i] = [run.eval_dir(i), run.root / "eval" / run.iter_dir(i).name]
     out: dict[int, dict[str, dict]] = {}
     for i, candidates in folders.items():
         for folder in candidates:
-            for f in sorted(folder.glob("*/summary.json")) if folder.is_dir() else []:
+            found = [(f, "") for f in sorted(folder.glob("*/summary.json"))] if folder.is_dir() else []
+            found += [(f, "_clean") for f in sorted(folder.glob("clean/*/summary.json"))] if folder.is_dir() else []
+            for f, suffix in found:
                 try:
                     summary = json.loads(f.read_text(encoding="utf-8"))
                 except (OSError, ValueError):
                     continue
                 if isinstance(summary, dict):
-                    out.setdefault(i, {}).setdefault(summary.get("benchmark") or f.parent.name, summary)
+                    out.setdefault(i, {}).setdefault((summary.get("benchmark") or f.parent.name) + suffix, summary)
     return out
 
 
