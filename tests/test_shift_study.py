@@ -81,3 +81,39 @@ def test_study_refuses_a_bad_shift_before_writing(tmp_path, spec):
     with pytest.raises(UserError, match="--shift"):
         run_study(tmp_path / "s", parse_arms("no-training"), [0], iterations=2, log=lambda m: None, shift=spec)
     assert not (tmp_path / "s").exists()
+
+
+def test_images_by_iteration_gives_each_iteration_its_source(tmp_path):
+    from visplay.config import load_evolve_config
+    from visplay.evolve import image_paths
+
+    for name in ("a", "b", "c"):
+        (tmp_path / name).mkdir()
+    base = {"model": {"path": str(tmp_path)}, "data": {"images": str(tmp_path / "a")}, "iterations": 4}
+    cfg = load_evolve_config(None, [f"data.images_by_iteration=[{tmp_path / 'b'}, {tmp_path / 'c'}]"], base=base)
+    assert image_paths(cfg) == [str(tmp_path / p) for p in ("b", "c", "c", "c")]
+    assert image_paths(load_evolve_config(None, None, base=base)) == [str(tmp_path / "a")] * 4
+    with pytest.raises(UserError, match="images_by_iteration"):
+        load_evolve_config(None, [f"data.images_by_iteration=[{tmp_path / 'missing'}]"], base=base)
+
+
+def test_a_recipe_config_sets_the_run_but_not_the_world(tmp_path):
+    from pathlib import Path
+
+    from visplay.cli.main import main
+    from visplay.demo import demo_config
+
+    recipe = Path(__file__).resolve().parents[1] / "configs" / "toy_shift.yaml"
+    world = {"base": tmp_path, "images": tmp_path, "benchmark": tmp_path}
+    cfg = demo_config(tmp_path / "run", world, 3, 0, ["reasoner.grpo.steps=5"], recipe)
+    assert (cfg.reasoner.grpo.trainable, cfg.reasoner.grpo.learning_rate, cfg.curation.images) == ("embed-norms", 1e-3,
+                                                                                                    256)
+    assert cfg.reasoner.grpo.steps == 5 and cfg.model.path == str(tmp_path)  # --set wins; the world stays
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data:\n  images: /elsewhere\n")
+    with pytest.raises(UserError, match="data is set by the demo's toy world"):
+        demo_config(tmp_path / "run", world, 3, 0, None, bad)
+    assert main(["demo", "--config", str(bad), "--out", str(tmp_path / "demo")]) == 2
+    assert main(["study", "--config", str(bad), "--arms", "no-training", "--out", str(tmp_path / "study")]) == 2
+    assert main(["demo", "--shift", "blur:x", "--out", str(tmp_path / "demo")]) == 2
+    assert not (tmp_path / "demo").exists() and not (tmp_path / "study").exists()
