@@ -36,6 +36,7 @@ EXAMPLES: dict[str, str] = {
     "contrast_0.2": "contrast:0.2",
     "blur_1.5": "blur:1.5",
     "blur_3": "blur:3",
+    "blur_4": "blur:4",
     "noise_0.06": "noise:0.06",
     "noise_0.25": "noise:0.25",
     "dim_0.6": "dim:0.6",
