@@ -117,27 +117,3 @@ def test_a_recipe_config_sets_the_run_but_not_the_world(tmp_path):
     assert main(["study", "--config", str(bad), "--arms", "no-training", "--out", str(tmp_path / "study")]) == 2
     assert main(["demo", "--shift", "blur:x", "--out", str(tmp_path / "demo")]) == 2
     assert not (tmp_path / "demo").exists() and not (tmp_path / "study").exists()
-
-
-def test_vote_view_changes_what_the_votes_see_not_the_questions(tmp_path):
-    """curation.vote_view=sharpen: the same questions (the questioner sees the image itself), votes on a
-    sharpened copy; on faded images that changes some votes."""
-    import pyarrow.parquet as pq
-
-    from visplay.config import load_evolve_config
-    from visplay.data.images import open_image_source
-    from visplay.stages.curation import curate
-    from visplay.world.base import ASSET_DIR
-    from visplay.world.images import write_images
-    from visplay.world.shift import parse_shift
-
-    images = write_images(tmp_path / "images", 6, seed=0, shift=parse_shift("faded").final)
-    base = {"preset": "tiny", "model": {"path": str(ASSET_DIR)}, "data": {"images": str(images)}}
-    rows = {}
-    for view in ("none", "sharpen"):
-        cfg = load_evolve_config(None, ["curation.images=6", "curation.samples_per_image=2", "curation.votes=5",
-                                        f"curation.vote_view={view}"], base=base)
-        curate(cfg, ASSET_DIR, ASSET_DIR, open_image_source(str(images)), tmp_path / f"{view}.parquet", seed=0)
-        rows[view] = pq.read_table(tmp_path / f"{view}.parquet").to_pylist()
-    assert [r["question"] for r in rows["none"]] == [r["question"] for r in rows["sharpen"]]
-    assert [r["votes"] for r in rows["none"]] != [r["votes"] for r in rows["sharpen"]]
