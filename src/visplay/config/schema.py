@@ -154,10 +154,6 @@ class CurationConfig(Section):
     votes: Int = Field(9, ge=1, description="reasoner answers per candidate (authors' curation: m = 9)")
     band: tuple[Unit, Unit] = Field((0.25, 0.75), description="keep candidates whose confidence c is in [low, high] "
                                     "(paper 0.25-0.75; authors' code 0.3-0.8)")
-    vote_view: Literal["none", "sharpen"] = Field(
-        "none", description="the image the frozen reasoner votes on in curation: none = the image itself (paper); "
-        "sharpen = an unsharp-masked copy, a teacher's view in which faint or blurred objects stand out, while the "
-        "reasoner still trains on the image itself (a departure, after two-view pseudo-labelling)")
     agreement: Bool = Field(False, description="also drop candidates whose questioner answer (the <answer> it wrote "
                             "with the question) differs from the majority vote: two views that agree, as in "
                             "co-training (a departure; the paper keeps by confidence alone)")

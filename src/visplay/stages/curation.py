@@ -26,7 +26,6 @@ from visplay import distributed
 from visplay.config import EvolveConfig
 from visplay.data.codec import png_bytes
 from visplay.data.images import ImageSource
-from visplay.data.views import vote_view
 from visplay.engines.sampler import SampleRequest
 from visplay.errors import UserError
 from visplay.io import atomic_path
@@ -94,13 +93,10 @@ def curate(cfg: EvolveConfig, questioner: Path, reasoner_frozen: Path, images: I
         for raw in raws:
             candidates.append((item, image, raw, parse_question(raw)))
     asked = [k for k, c in enumerate(candidates) if c[3] is not None]
-    view = vote_view(cc.vote_view)  # what the votes see; the reasoner stage trains on the image itself
-    seen = {item.image_id: view(image) for item, image in pixels}
 
     with timer.phase("votes"), frozen_sampler(cfg, reasoner_frozen, f"{name}_votes", log_dir) as sampler:
         answers = sampler.sample(
-            [SampleRequest(reasoner_messages(candidates[k][3].question, style), [seen[candidates[k][0].image_id]])
-             for k in asked],
+            [SampleRequest(reasoner_messages(candidates[k][3].question, style), [candidates[k][1]]) for k in asked],
             n=cc.votes, **cc.vote_sampling.kwargs(),
             seed=seed + 1, desc="curation: votes",
         )
