@@ -19,6 +19,8 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from visplay.selfplay.answers import ANSWER_KINDS, answer_kind  # noqa: F401  (re-exported: audit, tests)
+
 # Confidence bins: the paper's band [0.25, 0.75] is exactly the middle two.
 BINS = ("[0, .25)", "[.25, .5)", "[.5, .75]", "(.75, 1)", "1")
 
@@ -130,29 +132,6 @@ def diagnose_summary(items: Sequence[ItemDiagnosis]) -> dict:
 # --------------------------------------------------------------------------------------------------
 # audit: silver labels against the oracle
 # --------------------------------------------------------------------------------------------------
-
-ANSWER_KINDS = ("yes/no", "number", "word")
-
-
-def answer_kind(answer: str | None) -> str | None:
-    """yes/no, number or word (anything else that is not empty); None for a missing answer.
-
-    >>> [answer_kind(a) for a in ("Yes", "no", "3", "-2.5", "\\\\frac{1}{2}", "red", "top left", None, " ")]
-    ['yes/no', 'yes/no', 'number', 'number', 'number', 'word', 'word', None, None]
-    """
-    if answer is None or not answer.strip():
-        return None
-    from visplay.selfplay.answers import answer_key
-
-    key = answer_key(answer)
-    if key is None:
-        return None
-    if key.startswith("y:"):
-        return "yes/no"
-    if key.startswith("n:"):
-        return "number"
-    return "word"
-
 
 @dataclass
 class AuditCounts:

@@ -523,3 +523,23 @@ def majority_vote(answers: Sequence[str | None], count_missing: bool = True) -> 
     groups = [[first[0], len(merged or first), sorted(merged) if merged else first] for _, first, merged in clusters]
     return _finish(answers, groups, count_missing)
 
+
+ANSWER_KINDS = ("yes/no", "number", "word")
+
+
+def answer_kind(answer: str | None) -> str | None:
+    """yes/no, number or word (anything else that is not empty); None for a missing answer.
+
+    >>> [answer_kind(a) for a in ("Yes", "no", "3", "-2.5", "\\\\frac{1}{2}", "red", "top left", None, " ")]
+    ['yes/no', 'yes/no', 'number', 'number', 'number', 'word', 'word', None, None]
+    """
+    if answer is None or not answer.strip():
+        return None
+    key = answer_key(answer)
+    if key is None:
+        return None
+    if key.startswith("y:"):
+        return "yes/no"
+    if key.startswith("n:"):
+        return "number"
+    return "word"

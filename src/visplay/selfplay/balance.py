@@ -18,27 +18,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
-ANSWER_KINDS = ("yes/no", "number", "word")
-
-
-def answer_kind(answer: str | None) -> str | None:
-    """yes/no, number or word (anything else that is not empty); None for a missing answer.
-
-    >>> [answer_kind(a) for a in ("Yes", "no", "3", "-2.5", "\\\\frac{1}{2}", "red", "top left", None, " ")]
-    ['yes/no', 'yes/no', 'number', 'number', 'number', 'word', 'word', None, None]
-    """
-    if answer is None or not answer.strip():
-        return None
-    from visplay.selfplay.answers import answer_key
-
-    key = answer_key(answer)
-    if key is None:
-        return None
-    if key.startswith("y:"):
-        return "yes/no"
-    if key.startswith("n:"):
-        return "number"
-    return "word"
+from visplay.selfplay.answers import answer_kind
 
 
 def question_form(question: str | None) -> str:
