@@ -181,6 +181,29 @@ def test_paper_preset_maps_to_trl(tmp_path):
     assert other.loss_type == "dapo" and other.use_bias_correction_kl is True
 
 
+def test_warmup_is_honoured_by_every_schedule(tmp_path):
+    """transformers' "constant" schedule ignores warmup_steps: a warm-up on the default schedule must become
+    "constant_with_warmup", and the learning rate must really ramp up."""
+    import torch
+    from transformers import get_scheduler
+
+    def schedule(**kw):
+        cfg = grpo_config(GRPOSettings.tiny("reasoner", **kw), tmp_path)
+        name = getattr(cfg.lr_scheduler_type, "value", cfg.lr_scheduler_type)
+        optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        scheduler = get_scheduler(name, optimizer, num_warmup_steps=cfg.warmup_steps, num_training_steps=10)
+        lrs = []
+        for _ in range(5):
+            lrs.append(round(scheduler.get_last_lr()[0], 2))
+            optimizer.step()
+            scheduler.step()
+        return name, lrs
+
+    assert schedule() == ("constant", [1.0] * 5)
+    assert schedule(warmup_steps=4) == ("constant_with_warmup", [0.0, 0.25, 0.5, 0.75, 1.0])
+    assert schedule(warmup_steps=4, lr_schedule="linear")[1][:2] == [0.0, 0.25]
+
+
 def test_reward_adapter_protocol():
     seen = []
 

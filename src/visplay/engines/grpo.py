@@ -132,7 +132,10 @@ def grpo_config(settings: GRPOSettings, work_dir: Path, num_processes: int = 1, 
         optim="adamw_torch",
         learning_rate=settings.learning_rate,
         weight_decay=settings.weight_decay,
-        lr_scheduler_type=settings.lr_schedule,
+        # transformers' "constant" schedule ignores warmup_steps; "constant_with_warmup" is the constant one that
+        # honours it (found when a warm-up variant trained bit for bit like the default).
+        lr_scheduler_type="constant_with_warmup" if settings.lr_schedule == "constant" and settings.warmup_steps
+        else settings.lr_schedule,
         warmup_steps=settings.warmup_steps,
         max_grad_norm=settings.grad_clip,
         # rollout
