@@ -37,9 +37,8 @@ from visplay.io import atomic_path
 from visplay.world.examples import answer_space, generate_question, sample_example
 from visplay.world.grammar import FAMILIES, family_of
 from visplay.world.oracle import parse_question
-from visplay.world.render import render
 from visplay.world.scenes import Scene, sample_scene
-from visplay.world.shift import Shift, scene_key
+from visplay.world.shift import Shift, render_shifted
 
 DEFAULT_SIZE = 840  # 140 per family
 COLUMNS = ("id", "question", "answer", "image", "family", "qtype", "scene")
@@ -62,10 +61,7 @@ SHIFT_METADATA_KEY = b"visplay.shift"
 
 def _image_bytes(scene: Scene, shift: Shift | None) -> bytes:
     """The PNG of a benchmark scene, under ``shift`` if any: the one place both writers render."""
-    image = render(scene)
-    if shift is not None and not shift.is_none:
-        image = shift.apply(image, scene_key(scene))
-    return png_bytes(image)
+    return png_bytes(render_shifted(scene, shift))
 
 
 def _write_table(path: str | os.PathLike, table: pa.Table, shift: Shift | None) -> None:

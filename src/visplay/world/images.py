@@ -23,9 +23,8 @@ from tqdm import tqdm
 
 from visplay.data.codec import png_bytes
 from visplay.io import atomic_dir
-from visplay.world.render import render
 from visplay.world.scenes import Scene, scene_for
-from visplay.world.shift import Shift, scene_key
+from visplay.world.shift import Shift, render_shifted
 
 _NAME = re.compile(r"image_(\d+)\.png")
 
@@ -67,9 +66,5 @@ def write_images(out_dir: str | os.PathLike, n: int, seed: int = 0, progress: bo
         raise FileExistsError(f"{out_dir} exists and is not an empty folder; choose a new one")
     with atomic_dir(out_dir) as tmp:
         for index in tqdm(range(n), desc="images", unit="img", disable=not progress):
-            scene = scene_for(seed, index)
-            image = render(scene)
-            if shift is not None and not shift.is_none:
-                image = shift.apply(image, scene_key(scene))
-            (tmp / image_name(index, n)).write_bytes(png_bytes(image))
+            (tmp / image_name(index, n)).write_bytes(png_bytes(render_shifted(scene_for(seed, index), shift)))
     return out_dir

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageFilter
 
-from visplay.world.render import BACKGROUND
+from visplay.world.render import BACKGROUND, render
 
 #: kind -> one-line help (the CLI's --shift help and docs/shifts.md list these).
 SHIFT_KINDS: dict[str, str] = {
@@ -288,3 +288,13 @@ def parse_shift(text: str) -> ShiftSchedule:
 def scene_key(scene) -> str:
     """The per-scene key :meth:`Shift.apply` takes: the scene's canonical JSON (same scene, same key)."""
     return scene.to_json()
+
+
+def render_shifted(scene, shift: Shift | None) -> Image.Image:
+    """The scene rendered, then under ``shift`` (None or none: the clean render, the same pixels as before
+    shifts existed): the one place the images folder and the benchmark render a shifted scene."""
+    image = render(scene)
+    if shift is not None and not shift.is_none:
+        image = shift.apply(image, scene_key(scene))
+    return image
+
