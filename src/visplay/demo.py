@@ -35,6 +35,24 @@ DEMO_BENCHMARK_ITEMS = 840
 DEMO_ENTRIES = ("world", "eval")
 
 
+def demo_shift(spec: str | None, iterations: int) -> ShiftSchedule:
+    """The ``--shift`` of a demo or a study (None: the demo's default) as a schedule; a bad spec, or more
+    stages than iterations, is a UserError (one line), raised before anything is written.
+
+    >>> demo_shift("contrast:0.5>0.25", 3).spec(), demo_shift(None, 3).spec()
+    ('contrast:0.5>contrast:0.25', 'none')
+    """
+    spec = DEMO_SHIFT if spec is None else spec
+    try:
+        schedule = parse_shift(spec)
+    except ValueError as exc:
+        raise UserError(f"--shift: {exc}") from None
+    if len(schedule.stages) > iterations:
+        raise UserError(f"--shift {spec}: {len(schedule.stages)} stages for {iterations} iterations; give at most "
+                        "one stage per iteration")
+    return schedule
+
+
 def shift_slug(shift) -> str:
     """A file-name-safe form of one shift stage's spec.
 
@@ -271,13 +289,7 @@ def run_demo(out: str | Path, iterations: int = 3, seed: int = 0, n_images: int 
     if launched_world_size() > 1:
         raise UserError("the demo runs in one process; start `visplay evolve` under torchrun or accelerate launch "
                         "for a multi-process run")
-    try:
-        schedule = parse_shift(shift)
-    except ValueError as exc:
-        raise UserError(f"--shift: {exc}") from None
-    if schedule.is_gradual and len(schedule.stages) > iterations:
-        raise UserError(f"--shift {shift}: {len(schedule.stages)} stages for {iterations} iterations; give at most "
-                        "one stage per iteration")
+    schedule = demo_shift(shift, iterations)
     out = Path(out)
     # Everything is checked before the world is built: the folder, the --set overrides and, on resume,
     # that they match the stored run. Before the world exists the overrides are validated against the

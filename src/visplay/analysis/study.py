@@ -191,28 +191,20 @@ def run_study(out: str | Path, arms: list[Arm], seeds: list[int], iterations: in
     from visplay.demo import (
         DEMO_BENCHMARK_ITEMS,
         DEMO_IMAGES,
-        DEMO_SHIFT,
         demo_config,
+        demo_shift,
         evaluate_toy,
         prepare_world,
         run_demo,
     )
-    from visplay.world.shift import parse_shift
 
     n_images = n_images or DEMO_IMAGES
     benchmark_items = benchmark_items or DEMO_BENCHMARK_ITEMS
 
-    shift = DEMO_SHIFT if shift is None else shift
-    try:
-        schedule = parse_shift(shift)
-    except ValueError as exc:
-        raise UserError(f"--shift: {exc}") from None
-    if len(schedule.stages) > iterations:
-        raise UserError(f"--shift {shift}: {len(schedule.stages)} stages for {iterations} iterations; give at most "
-                        "one stage per iteration")
     out = Path(out)
     if iterations < 1:
         raise UserError("--iterations must be at least 1")
+    schedule = demo_shift(shift, iterations)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file")
     study_file = out / "study.json"

@@ -40,19 +40,12 @@ def run(args: argparse.Namespace) -> int:
     if args.iterations < 1:
         raise UserError("--iterations must be at least 1")
     from visplay.cli.progress import RowPrinter, format_table, setup_logging
-    from visplay.demo import DEMO_SHIFT, explain, run_demo
+    from visplay.demo import check_recipe, demo_shift, explain, run_demo
     from visplay.evolve import RunStopped
-    from visplay.world.shift import parse_shift
 
     if args.config is not None:
-        from visplay.demo import check_recipe
-
         check_recipe(args.config)
-    shift = DEMO_SHIFT if args.shift is None else args.shift
-    try:
-        schedule = parse_shift(shift)
-    except ValueError as exc:
-        raise UserError(f"--shift: {exc}") from None
+    schedule = demo_shift(args.shift, args.iterations)
 
     setup_logging()
     started = time.perf_counter()

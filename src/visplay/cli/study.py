@@ -43,18 +43,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from visplay.analysis.study import format_study, parse_arms, parse_seeds, run_study
     from visplay.cli.progress import setup_logging
+    from visplay.demo import demo_shift
     from visplay.errors import UserError
-    from visplay.world.shift import parse_shift
 
-    if args.shift is not None:
-        try:
-            parse_shift(args.shift)
-        except ValueError as exc:
-            raise UserError(f"--shift: {exc}") from None
     arms = parse_arms(args.arms, args.arm)
     seeds = parse_seeds(args.seeds)
     if args.iterations < 1:
         raise UserError("--iterations must be at least 1")
+    demo_shift(args.shift, args.iterations)
     for item in args.overrides:
         if "=" not in item:
             raise UserError(f"--set {item!r}: expected key=value")
