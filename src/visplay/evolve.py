@@ -121,11 +121,10 @@ def with_new_keys(stored: dict) -> dict:
     """A stored config with every key added since it was written, at the value the run used: the key's
     default (its preset's, else the schema's), which is what validating the stored config gives. A stored
     config that no longer validates is returned as it is (the comparison then names the key)."""
-    from visplay.config.base import validate
-    from visplay.config.load import _evolve_data
+    from visplay.config.load import complete_stored_config
 
     try:
-        return to_dict(validate(EvolveConfig, _evolve_data(None, None, stored), preview=True))
+        return to_dict(complete_stored_config(stored))
     except UserError:
         return stored
 

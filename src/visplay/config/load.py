@@ -176,6 +176,13 @@ def load_evolve_config(path=None, overrides=None, base: dict | None = None) -> E
     return validate(EvolveConfig, _evolve_data(path, overrides, base))
 
 
+def complete_stored_config(stored: dict) -> EvolveConfig:
+    """A run's stored config.yaml as the run used it: every key added since it was written filled in with
+    its default (its preset's, else the schema's). Built like :func:`preview_evolve_config`, without this
+    machine's checks (the stored paths may have moved); UserError when it no longer validates."""
+    return validate(EvolveConfig, _evolve_data(None, None, stored), preview=True)
+
+
 def preview_evolve_config(path=None, overrides=None) -> EvolveConfig:
     """The values a run with this YAML and these overrides would use (``--help-config``): built like
     :func:`load_evolve_config` but without this machine's checks (paths, trackers), with keys still to be

@@ -9,7 +9,6 @@ target and its ``<|im_end|>`` only, as in the base recipe.
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,7 +103,6 @@ def train_sft(model_dir: str | Path, out_dir: str | Path, examples: Sequence[SFT
     if not examples:
         raise ValueError("SFT needs at least one example")
     model_dir, out_dir = Path(model_dir), Path(out_dir)
-    started = time.perf_counter()
     torch.manual_seed(settings.seed)
     loaded = load_vlm(model_dir, device="cpu", dtype=torch.float32, min_pixels=min_pixels, max_pixels=max_pixels)
     model, processor = loaded.model, loaded.processor
@@ -136,5 +134,4 @@ def train_sft(model_dir: str | Path, out_dir: str | Path, examples: Sequence[SFT
         carry_configs_and_markers(model_dir, tmp)
     third = max(1, len(losses) // 3)
     return {"optimizer_steps": len(losses), "examples": len(examples), "trainable_parameters": trainable,
-            "loss_first_third": sum(losses[:third]) / third, "loss_last_third": sum(losses[-third:]) / third,
-            "seconds": round(time.perf_counter() - started, 1)}
+            "loss_first_third": sum(losses[:third]) / third, "loss_last_third": sum(losses[-third:]) / third}

@@ -1,4 +1,4 @@
-"""What the three stages share: picking images and timing phases."""
+"""What the stages share: picking images, decoding them once, timing phases."""
 
 from __future__ import annotations
 
@@ -43,4 +43,15 @@ def pick_images(source: ImageSource, count: int, seed: int, salt: str) -> list[I
     picked = [order[i % len(order)] for i in range(count)]
     return [source[i] for i in picked]
 
+
+def decode_once(rows: list[dict]) -> list:
+    """The decoded ``image`` of each questions.parquet row, each image decoded once (an image carries
+    several questions), in row order."""
+    from visplay.data.codec import decode_image
+
+    decoded: dict[str, object] = {}
+    for row in rows:
+        if row["image_id"] not in decoded:
+            decoded[row["image_id"]] = decode_image(row["image"])
+    return [decoded[row["image_id"]] for row in rows]
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from visplay.config import EvolveConfig
-from visplay.data.codec import decode_image
 from visplay.engines.grpo import train_grpo
 from visplay.runfolder import RunFolder
 from visplay.selfplay.balance import balanced_sample, question_form
 from visplay.selfplay.prompts import reasoner_messages
 from visplay.selfplay.rewards import reasoner_rewards, self_consistency_rewards
-from visplay.stages.common import StageTimer
+from visplay.stages.common import StageTimer, decode_once
 
 
 class SilverReward:
@@ -43,21 +42,13 @@ def run_reasoner_stage(cfg: EvolveConfig, run: RunFolder, iteration: int, reason
         balanced = {"balanced_from": len(kept), "balanced_distinct": len(set(picks))}
         kept = [kept[i] for i in picks]
     with timer.phase("load"):
-        examples = []
-        decoded: dict[str, object] = {}  # image_id -> image; an image carries several kept questions
-        for row in kept:
-            image = decoded.get(row["image_id"])
-            if image is None:
-                image = decoded[row["image_id"]] = decode_image(row["image"])
-            examples.append({
-                "prompt": reasoner_messages(row["question"], cfg.model.prompt_style),
-                "image": image,
-                "silver_answer": row["silver_answer"],
-                "image_id": row["image_id"],
-            })
+        examples = [{"prompt": reasoner_messages(row["question"], cfg.model.prompt_style), "image": image,
+                     "silver_answer": row["silver_answer"], "image_id": row["image_id"]}
+                    for row, image in zip(kept, decode_once(kept))]
     with timer.phase("train"):
-        train_grpo(reasoner_in, run.reasoner_dir(iteration), examples, SilverReward(cfg.reward.reasoner_variant, cfg.reward.consistency_gamma),
-                   cfg.reasoner.grpo, metrics_path=run.metrics_path, stage_name=f"iter{iteration:02d}/reasoner",
+        reward = SilverReward(cfg.reward.reasoner_variant, cfg.reward.consistency_gamma)
+        train_grpo(reasoner_in, run.reasoner_dir(iteration), examples, reward, cfg.reasoner.grpo,
+                   metrics_path=run.metrics_path, stage_name=f"iter{iteration:02d}/reasoner",
                    min_pixels=cfg.model.min_pixels, max_pixels=cfg.model.max_pixels)
     summary = {"examples": len(examples), **balanced, **timer.as_metrics()}
     run.log_metrics({"stage": f"iter{iteration:02d}/reasoner", "event": "stage_done", "iteration": iteration, **summary})

@@ -47,10 +47,9 @@ def run_world_questions_stage(cfg: EvolveConfig, run: RunFolder, iteration: int,
             rng = random.Random(f"world-questions/{cfg.seed}/{iteration}/{item.image_id}")
             cell = image_cell(images, item.image_id, image, cells)
             for question, qtype, answer, completion in world_questions(item.image_id, cc.samples_per_image, rng):
-                rows.append({"true_completion": completion, "image_id": item.image_id, "image": cell, "raw": None,
-                             "question": question,
+                rows.append({"image_id": item.image_id, "image": cell, "raw": None, "question": question,
                              "qtype": qtype, "questioner_answer": None, "votes": None, "silver_answer": answer,
-                             "confidence": None, "kept": True, "reason": ""})
+                             "confidence": None, "kept": True, "reason": "", "true_completion": completion})
     table = pa.Table.from_pylist(rows, schema=SCHEMA)
     table = table.append_column("oracle_answer", pa.array([r["silver_answer"] for r in rows], pa.string()))
     table = table.append_column("true_completion", pa.array([r["true_completion"] for r in rows], pa.string()))

@@ -15,11 +15,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from visplay.config import EvolveConfig
-from visplay.data.codec import decode_image
 from visplay.engines.sft import SFTExample, SFTSettings, train_sft
 from visplay.runfolder import RunFolder
 from visplay.selfplay.prompts import reasoner_messages
-from visplay.stages.common import StageTimer
+from visplay.stages.common import StageTimer, decode_once
 
 
 def sft_settings(cfg: EvolveConfig) -> SFTSettings:
@@ -37,21 +36,15 @@ def run_world_sft_stage(cfg: EvolveConfig, run: RunFolder, iteration: int, reaso
     Runs on rank 0 alone (a toy-world arm)."""
     timer = StageTimer()
     with timer.phase("load"):
-        table = pq.read_table(run.questions_path(iteration), columns=["image_id", "image", "question",
-                                                                     "true_completion"])
-        examples, decoded = [], {}
-        for row in table.to_pylist():
-            image = decoded.get(row["image_id"])
-            if image is None:
-                image = decoded[row["image_id"]] = decode_image(row["image"])
-            examples.append(SFTExample(reasoner_messages(row["question"], cfg.model.prompt_style), image,
-                                       row["true_completion"]))
+        rows = pq.read_table(run.questions_path(iteration),
+                             columns=["image_id", "image", "question", "true_completion"]).to_pylist()
+        examples = [SFTExample(reasoner_messages(row["question"], cfg.model.prompt_style), image,
+                               row["true_completion"]) for row, image in zip(rows, decode_once(rows))]
     with timer.phase("train"):
         result = train_sft(reasoner_in, run.reasoner_dir(iteration), examples, sft_settings(cfg),
                            metrics_path=run.metrics_path, stage_name=f"iter{iteration:02d}/reasoner",
                            min_pixels=cfg.model.min_pixels, max_pixels=cfg.model.max_pixels)
     summary = {**result, "objective": "sft", **timer.as_metrics()}
-    summary.pop("seconds", None)
     run.log_metrics({"stage": f"iter{iteration:02d}/reasoner", "event": "stage_done", "iteration": iteration,
                      **summary})
     return summary
