@@ -196,6 +196,7 @@ def run_study(out: str | Path, arms: list[Arm], seeds: list[int], iterations: in
         evaluate_toy,
         prepare_world,
         run_demo,
+        shift_slug,
     )
 
     n_images = n_images or DEMO_IMAGES
@@ -236,7 +237,7 @@ def run_study(out: str | Path, arms: list[Arm], seeds: list[int], iterations: in
     base_cfg = demo_config(out, worlds[seeds[0]], iterations, seeds[0], list(overrides or []), config)
     log("evaluating the base model on the toy benchmark (shared by every run)")
     # The shift's own folder: a study folder holds one shift (checked above), but the names stay unambiguous.
-    base_eval = world_dir / ("base_eval" if schedule.final.is_none else f"base_eval_{schedule.final.spec()}")
+    base_eval = world_dir / ("base_eval" if schedule.final.is_none else f"base_eval_{shift_slug(schedule.final)}")
     base_row = {"iteration": 0, **evaluate_toy(base_cfg, worlds[seeds[0]]["base"], base_eval,
                                                worlds[seeds[0]]["clean_benchmark"])}
     base_families = _families(base_eval / "toy" / "summary.json")
